@@ -1,0 +1,17 @@
+"""Builds the router from every route group, each bound to the engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from berth.api.router import Router
+from berth.api.routes import system
+
+ROUTE_GROUPS = [system]
+
+
+def build_router(engine: Any) -> Router:
+    router = Router()
+    for group in ROUTE_GROUPS:
+        group.register(router, engine)
+    return router

@@ -1,0 +1,72 @@
+"""System routes: ping, version, info, events, and the swarm/plugin answers of a plain node."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, AsyncIterator, Protocol
+
+from berth.api.http import Request, Response, StreamResponse, json_response
+from berth.api.router import Router
+from berth.errors import Unavailable
+
+SWARM_INACTIVE = ("This node is not a swarm manager. Use \"docker swarm init\" or "
+                  "\"docker swarm join\" to connect this node to swarm and try again.")
+
+
+class SystemBackend(Protocol):
+    def version(self) -> dict: ...
+    def info(self) -> dict: ...
+    def subscribe_events(self, since: str | None, until: str | None,
+                         filters: dict[str, list[str]]) -> AsyncIterator[Any]: ...
+
+
+def register(router: Router, engine: SystemBackend) -> None:
+    ping_headers = [("Builder-Version", "1"), ("Docker-Experimental", "false"),
+                    ("Swarm", "inactive"),
+                    ("Cache-Control", "no-cache, no-store, must-revalidate"), ("Pragma", "no-cache")]
+
+    async def ping(request: Request) -> Response:
+        return Response(200, b"OK", list(ping_headers), "text/plain; charset=utf-8")
+
+    async def version(request: Request) -> Response:
+        return json_response(engine.version())
+
+    async def info(request: Request) -> Response:
+        return json_response(engine.info())
+
+    async def events(request: Request) -> StreamResponse:
+        filters = request.filters()
+        subscription = engine.subscribe_events(request.arg("since"), request.arg("until"), filters)
+        return StreamResponse(_encode_events(subscription))
+
+    async def not_a_swarm(request: Request) -> Response:
+        raise Unavailable(SWARM_INACTIVE)
+
+    async def no_plugins(request: Request) -> Response:
+        return json_response([])
+
+    router.add("GET", "/_ping", ping)
+    router.add("HEAD", "/_ping", ping)
+    router.add("GET", "/version", version)
+    router.add("GET", "/info", info)
+    router.add("GET", "/events", events)
+    router.add("GET", "/plugins", no_plugins)
+    for method, path in (("GET", "/swarm"), ("POST", "/swarm/init"), ("POST", "/swarm/join"),
+                         ("POST", "/swarm/leave"), ("POST", "/swarm/update"),
+                         ("GET", "/swarm/unlockkey"), ("POST", "/swarm/unlock"),
+                         ("GET", "/nodes"), ("GET", "/nodes/{id}"), ("GET", "/services"),
+                         ("POST", "/services/create"), ("GET", "/services/{id}"),
+                         ("GET", "/tasks"), ("GET", "/tasks/{id}"), ("GET", "/secrets"),
+                         ("POST", "/secrets/create"), ("GET", "/configs"),
+                         ("POST", "/configs/create")):
+        router.add(method, path, not_a_swarm)
+
+
+async def _encode_events(events: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+    try:
+        async for event in events:
+            yield json.dumps(event.to_json(), separators=(",", ":")).encode() + b"\n"
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose:
+            await aclose()

@@ -1,0 +1,5 @@
+import sys
+
+from berth.daemon.main import main
+
+sys.exit(main())

@@ -1,0 +1,134 @@
+"""berthd: parse configuration, take the data-root lock, listen, serve, shut down cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+from berth import API_VERSION, __version__
+from berth.daemon import config as daemon_config
+from berth.daemon import listeners, logs
+from berth.daemon.config import ConfigError, DaemonConfig
+from berth.daemon.lock import DataRootLock, remove_pidfile, write_pidfile
+
+log = logging.getLogger("berthd")
+
+
+class Daemon:
+    def __init__(self, config: DaemonConfig):
+        self.config = config
+        self.lock = DataRootLock(os.path.abspath(config.data_root))
+        self.stop_requested: asyncio.Event | None = None
+        self.unix_paths: list[str] = []
+        self.signals_seen = 0
+
+    async def run(self) -> None:
+        from berth.api.app import build_router
+        from berth.api.server import ApiServer
+        from berth.engine.engine import Engine
+
+        config = self.config
+        parsed = [listeners.parse_host(h, config.tls_enabled) for h in config.hosts]
+        listeners.check_tcp_security(config, parsed)
+        tls = listeners.tls_context(config)
+        gid = listeners.socket_group(config)
+        self.lock.acquire()
+        write_pidfile(config.pidfile)
+        engine = Engine(config)
+        await engine.start()
+        server = ApiServer(build_router(engine), debug=bool(config.debug))
+        self.stop_requested = asyncio.Event()
+        self._install_signals(server, engine)
+        try:
+            for listener in parsed:
+                await self._listen(server, listener, tls, gid)
+            log.info("API listen on %s", ", ".join(config.hosts))
+            log.info("Daemon has completed initialization (berthd %s, API %s)", __version__, API_VERSION)
+            await self.stop_requested.wait()
+            log.info("Processing signal 'terminated'")
+        finally:
+            await server.shutdown(grace=10.0)
+            await engine.shutdown()
+            for path in self.unix_paths:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+            remove_pidfile(config.pidfile)
+            self.lock.release()
+            log.info("Daemon shutdown complete")
+
+    async def _listen(self, server, listener: listeners.Listener, tls, gid) -> None:
+        if listener.scheme == "unix":
+            await server.listen_unix(listener.address, 0o660, gid)
+            self.unix_paths.append(listener.address)
+        elif listener.scheme == "tcp":
+            await server.listen_tcp(listener.address, listener.port, tls)
+        else:
+            for sock in listeners.activated_sockets(listener.address):
+                await server.listen_socket(sock, tls)
+
+    def _install_signals(self, server, engine) -> None:
+        loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            self.signals_seen += 1
+            if self.signals_seen >= 3:  # like dockerd: a third signal forces the exit
+                log.warning("Forcing berthd shutdown without cleanup; 3 interrupts received")
+                os._exit(128 + signal.SIGTERM)
+            assert self.stop_requested is not None
+            self.stop_requested.set()
+
+        def reload() -> None:
+            try:
+                changed = daemon_config.reload_file(self.config)
+            except ConfigError as exc:
+                log.error("Error reloading configuration: %s", exc)
+                return
+            logs.apply_level(self.config.log_level, bool(self.config.debug))
+            server.debug = bool(self.config.debug)
+            log.info("Reloaded configuration: %s", ", ".join(changed) or "no changes")
+            engine.publish_reload()
+
+        loop.add_signal_handler(signal.SIGTERM, stop)
+        loop.add_signal_handler(signal.SIGINT, stop)
+        loop.add_signal_handler(signal.SIGHUP, reload)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        config, args = daemon_config.load(argv)
+    except ConfigError as exc:
+        print(f"berthd: {exc}", file=sys.stderr)
+        return 1
+    if getattr(args, "version", False):
+        print(f"Berth version {__version__}, API {API_VERSION}")
+        return 0
+    if getattr(args, "validate", False):
+        print("configuration OK")
+        return 0
+    logs.setup(config.log_level, bool(config.debug))
+    if os.geteuid() != 0:
+        print("berthd: berthd needs to be started with root privileges. "
+              "To run dockerd in rootless mode as an unprivileged user, see rootless docs",
+              file=sys.stderr)
+        return 1
+    try:
+        asyncio.run(Daemon(config).run())
+    except ConfigError as exc:
+        log.error("%s", exc)
+        print(f"berthd: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        log.error("failed to start daemon: %s", exc)
+        return 1
+    return 0
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
