@@ -111,6 +111,7 @@ class _Connection:
                     event = await self._next_event()
                 except h11.RemoteProtocolError as exc:
                     await self._send_protocol_error(exc)
+                    await self._linger()
                     return
                 if not isinstance(event, h11.Request):  # closed, or junk between requests
                     return
@@ -148,6 +149,20 @@ class _Connection:
                 ("Content-Length", str(len(body))), ("Connection", "close")]),
                 h11.Data(data=body), h11.EndOfMessage())
         except (h11.LocalProtocolError, ConnectionError, OSError):
+            pass
+
+    async def _linger(self, limit: int = 16 * 1024 * 1024, seconds: float = 2.0) -> None:
+        """Read and drop what the client still sends, so it sees our error instead of a reset."""
+        try:
+            if self.writer.can_write_eof():
+                self.writer.write_eof()
+            async with asyncio.timeout(seconds):
+                while limit > 0:
+                    data = await self.reader.read(READ_SIZE)
+                    if not data:
+                        return
+                    limit -= len(data)
+        except (TimeoutError, ConnectionError, OSError):
             pass
 
     async def _read_body_chunk(self) -> bytes:

@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="berthd", description="A self-sufficient runtime for containers (Docker Engine API compatible).",
         argument_default=argparse.SUPPRESS)
-    parser.add_argument("--config-file", default=argparse.SUPPRESS,
+    parser.add_argument("--config-file", dest="config-file", default=argparse.SUPPRESS,
                         help=f"Daemon configuration file (default {DEFAULT_CONFIG_FILE})")
     parser.add_argument("-v", "--version", action="store_true", help="Print version information and quit")
     parser.add_argument("--validate", action="store_true", help="Validate daemon configuration and exit")

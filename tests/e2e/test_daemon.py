@@ -1,0 +1,173 @@
+"""berthd as a process: flags and daemon.json, locks, listeners, TLS, signals."""
+
+import json
+import os
+import signal
+import socket
+import ssl
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import pytest
+import trustme
+
+from daemon_harness import remove_root, start_daemon
+
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_berthd(*args, timeout=20):
+    return subprocess.run([sys.executable, "-m", "berth.daemon", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_help_documents_dockerd_flags():
+    out = run_berthd("--help").stdout
+    for flag in ("--host", "--data-root", "--exec-root", "--pidfile", "--config-file", "--debug",
+                 "--log-level", "--group", "--tlsverify", "--tlscacert", "--live-restore"):
+        assert flag in out
+
+
+def test_unix_socket_mode_and_second_daemon_refused(fresh_berthd):
+    daemon = fresh_berthd()
+    mode = stat.S_IMODE(os.stat(daemon.socket_path).st_mode)
+    assert mode == 0o660
+    second = run_berthd("--config-file", "/dev/null", "--data-root", daemon.data_root,
+                        "--exec-root", daemon.exec_root + "2", "--pidfile", daemon.root + "/other.pid",
+                        "-H", f"unix://{daemon.root}/other.sock")
+    assert second.returncode != 0
+    assert "already using data-root" in second.stderr
+    assert daemon.process.poll() is None  # the first one is untouched
+
+
+def test_flag_and_file_clash_is_an_error(tmp_path):
+    config = tmp_path / "daemon.json"
+    config.write_text(json.dumps({"debug": False}))
+    result = run_berthd("--config-file", str(config), "--debug")
+    assert result.returncode == 1
+    assert ("the following directives are specified both as a flag and in the configuration "
+            "file: debug: (from flag: true, from file: false)") in result.stderr
+
+
+def test_unknown_and_malformed_daemon_json(tmp_path):
+    config = tmp_path / "daemon.json"
+    config.write_text(json.dumps({"no-such-thing": 1}))
+    result = run_berthd("--config-file", str(config), "--validate")
+    assert "don't match any configuration option: no-such-thing" in result.stderr
+    config.write_text("{not json")
+    result = run_berthd("--config-file", str(config), "--validate")
+    assert result.returncode == 1 and "unable to configure" in result.stderr
+
+
+def test_plain_tcp_refused_unless_tls_false(tmp_path):
+    port = free_port()
+    refused = run_berthd("--config-file", "/dev/null", "--data-root", str(tmp_path / "d"),
+                         "--exec-root", str(tmp_path / "e"), "--pidfile", str(tmp_path / "p"),
+                         "-H", f"tcp://127.0.0.1:{port}")
+    assert refused.returncode == 1
+    assert "without TLS" in refused.stderr and "--tls=false" in refused.stderr
+    daemon = start_daemon(args=["-H", f"tcp://127.0.0.1:{port}", "--tls=false"])
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
+            assert sock.recv(100).startswith(b"HTTP/1.1 200")
+        assert "without TLS" in daemon.log()
+    finally:
+        daemon.stop()
+        remove_root(daemon.root)
+
+
+@pytest.fixture
+def tls_material(tmp_path):
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    client = ca.issue_cert("client")
+    server_dir, client_dir = tmp_path / "server", tmp_path / "client"
+    server_dir.mkdir()
+    client_dir.mkdir()
+    ca.cert_pem.write_to_path(str(server_dir / "ca.pem"))
+    server.cert_chain_pems[0].write_to_path(str(server_dir / "cert.pem"))
+    server.private_key_pem.write_to_path(str(server_dir / "key.pem"))
+    ca.cert_pem.write_to_path(str(client_dir / "ca.pem"))
+    client.cert_chain_pems[0].write_to_path(str(client_dir / "cert.pem"))
+    client.private_key_pem.write_to_path(str(client_dir / "key.pem"))
+    return server_dir, client_dir, ca
+
+
+def test_mutual_tls_with_docker_cli_and_docker_py(tls_material, monkeypatch):
+    import docker
+
+    # requests lets these override a session's CA bundle, which would hide ours.
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    server_dir, client_dir, ca = tls_material
+    port = free_port()
+    daemon = start_daemon(args=["-H", f"tcp://127.0.0.1:{port}", "--tlsverify",
+                                "--tlscacert", str(server_dir / "ca.pem"),
+                                "--tlscert", str(server_dir / "cert.pem"),
+                                "--tlskey", str(server_dir / "key.pem")])
+    try:
+        env = daemon.env(DOCKER_HOST=f"tcp://127.0.0.1:{port}", DOCKER_TLS_VERIFY="1",
+                         DOCKER_CERT_PATH=str(client_dir))
+        result = subprocess.run(["docker", "version", "--format", "{{.Server.APIVersion}}"],
+                                env=env, capture_output=True, text=True, timeout=30)
+        assert result.stdout.strip() == "1.47", result.stderr
+        tls = docker.tls.TLSConfig(client_cert=(str(client_dir / "cert.pem"), str(client_dir / "key.pem")),
+                                   ca_cert=str(client_dir / "ca.pem"), verify=True)
+        client = docker.DockerClient(base_url=f"https://127.0.0.1:{port}", tls=tls)
+        assert client.ping()
+        client.close()
+        # A client without a certificate signed by the CA is refused during the handshake.
+        context = ssl.create_default_context(cafile=str(client_dir / "ca.pem"))
+        with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+            with socket.create_connection(("127.0.0.1", port)) as raw:
+                with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls_sock:
+                    tls_sock.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
+                    if not tls_sock.recv(100):
+                        raise ConnectionResetError("closed")
+    finally:
+        daemon.stop()
+        remove_root(daemon.root)
+
+
+def test_sigterm_finishes_in_flight_request(fresh_berthd):
+    daemon = fresh_berthd()
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(daemon.socket_path)
+        # A request whose body has not fully arrived is in flight when SIGTERM lands.
+        sock.sendall(b"POST /v1.47/containers/create HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{")
+        time.sleep(0.3)
+        daemon.process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        sock.sendall(b"}")
+        answer = sock.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 ")
+    assert daemon.process.wait(20) == 0
+    assert not os.path.exists(daemon.socket_path)
+    assert not os.path.exists(os.path.join(daemon.root, "berthd.pid"))
+
+
+def test_sighup_reloads_debug(fresh_berthd):
+    daemon = fresh_berthd()
+    with open(os.path.join(daemon.root, "daemon.json"), "w") as handle:
+        json.dump({"debug": True, "labels": ["team=berth"]}, handle)
+    daemon.process.send_signal(signal.SIGHUP)
+    deadline = time.time() + 10
+    import docker
+    client = docker.DockerClient(base_url=daemon.host)
+    while time.time() < deadline and not client.info()["Debug"]:
+        time.sleep(0.1)
+    info = client.info()
+    client.close()
+    assert info["Debug"] is True and info["Labels"] == ["team=berth"]

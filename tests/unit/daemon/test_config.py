@@ -1,0 +1,80 @@
+import json
+
+import pytest
+
+from berth.daemon import config as daemon_config
+from berth.daemon.config import ConfigError
+from berth.daemon.listeners import Listener, parse_host
+
+
+def write(tmp_path, data):
+    path = tmp_path / "daemon.json"
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+def test_defaults_and_file_values(tmp_path):
+    path = write(tmp_path, {"data-root": "/srv/berth", "labels": ["a=b"], "live-restore": True})
+    config, _ = daemon_config.load(["--config-file", path])
+    assert config.data_root == "/srv/berth"
+    assert config.labels == ["a=b"]
+    assert config.live_restore is True
+    assert config.hosts == ["unix:///run/berth.sock"]
+    assert config.exec_root == "/run/berth"
+
+
+def test_flags_repeatable_and_go_style_bools(tmp_path):
+    path = write(tmp_path, {})
+    config, _ = daemon_config.load(["--config-file", path, "-H", "unix:///a", "-H", "tcp://127.0.0.1:1",
+                                    "--tls=false", "--iptables=false", "--label", "x=1",
+                                    "--log-opt", "max-size=10m", "-D"])
+    assert config.hosts == ["unix:///a", "tcp://127.0.0.1:1"]
+    assert config.tls is False and config.iptables is False and config.debug is True
+    assert config.log_opts == {"max-size": "10m"}
+    assert config.labels == ["x=1"]
+
+
+def test_clash_lists_every_directive(tmp_path):
+    path = write(tmp_path, {"debug": True, "data-root": "/x"})
+    with pytest.raises(ConfigError) as exc:
+        daemon_config.load(["--config-file", path, "--debug=false", "--data-root", "/y"])
+    text = str(exc.value)
+    assert "data-root: (from flag: /y, from file: /x)" in text
+    assert "debug: (from flag: false, from file: true)" in text
+
+
+def test_wrong_type_and_missing_explicit_file(tmp_path):
+    with pytest.raises(ConfigError, match='invalid type for "debug"'):
+        daemon_config.load(["--config-file", write(tmp_path, {"debug": "yes"})])
+    with pytest.raises(ConfigError, match="no such file"):
+        daemon_config.load(["--config-file", str(tmp_path / "missing.json")])
+
+
+def test_reload_applies_only_reloadable_keys(tmp_path):
+    path = write(tmp_path, {"data-root": "/a"})
+    config, _ = daemon_config.load(["--config-file", path])
+    write(tmp_path, {"data-root": "/b", "debug": True, "labels": ["l=1"]})
+    changed = daemon_config.reload_file(config)
+    assert set(changed) == {"debug", "labels"}
+    assert config.debug is True and config.data_root == "/a"
+
+
+@pytest.mark.parametrize("host,tls,expected", [
+    ("unix:///run/x.sock", False, Listener("unix", "/run/x.sock")),
+    ("unix://", False, Listener("unix", "/run/berth.sock")),
+    ("tcp://127.0.0.1:2376", True, Listener("tcp", "127.0.0.1", 2376)),
+    ("tcp://:9999", False, Listener("tcp", "0.0.0.0", 9999)),
+    ("tcp://127.0.0.1", True, Listener("tcp", "127.0.0.1", 2376)),
+    ("tcp://127.0.0.1", False, Listener("tcp", "127.0.0.1", 2375)),
+    ("tcp://[::1]:5", False, Listener("tcp", "::1", 5)),
+    ("fd://", False, Listener("fd", "")),
+    ("fd://3", False, Listener("fd", "3")),
+])
+def test_parse_host(host, tls, expected):
+    assert parse_host(host, tls) == expected
+
+
+@pytest.mark.parametrize("bad", ["tcp://h:notaport", "tcp://h:70000", "http://x"])
+def test_parse_host_rejects(bad):
+    with pytest.raises(ConfigError, match="Invalid bind address format"):
+        parse_host(bad, False)
