@@ -212,11 +212,12 @@ class _Connection:
         body = response.body
         no_body = response.status in (204, 304) or 100 <= response.status < 200
         length = None if no_body else len(body)
-        await self._send(self._head(request, response.status, response.content_type,
-                                    response.headers, length))
+        events: list[Any] = [self._head(request, response.status, response.content_type,
+                                        response.headers, length)]
         if body and not no_body and request.method != "HEAD":
-            await self._send(h11.Data(data=body))
-        await self._send(h11.EndOfMessage())
+            events.append(h11.Data(data=body))
+        events.append(h11.EndOfMessage())
+        await self._send(*events)  # one write: header and body leave in one packet
 
     async def _stream(self, request: Request, response: StreamResponse) -> bool:
         """Send chunks as the iterator yields them; stop early if the client goes away."""
