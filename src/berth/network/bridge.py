@@ -1,0 +1,290 @@
+"""Linux bridges and veth endpoints (the data path of Docker's bridge driver), via pyroute2.
+
+Blocking netlink calls in the calling thread's network namespace (the host's, in the daemon).
+pyroute2's sync API runs its own event loop, so call these from a worker thread
+(``asyncio.to_thread``), never from the daemon's event-loop thread.
+
+Engine use::
+
+    name = DEFAULT_BRIDGE                      # "berth0" for the default "bridge" network
+    name = bridge_name(network_id)             # "br-<12 hex>" for user networks (or -o ...name)
+    ensure_bridge(name, pool.gateway_cidr, mtu=1500)   # create or adopt; idempotent
+    ep = connect(name, netns_path, address=pool.cidr(ip), gateway=str(pool.gateway),
+                 ifname="eth0", mac=None, mtu=1500, default_route=True,
+                 host_ifname=host_veth_name(endpoint_id))
+    ep.to_dict()                               # persist; Endpoint.from_dict() after a restart
+    disconnect(ep.host_ifname)                 # deletes both veth ends; idempotent
+    delete_bridge(name)                        # network rm; idempotent
+    list_bridges()                             # startup: find bridges no network owns
+
+``connect`` creates the veth pair with its container end directly inside the target netns
+under its final name (no rename dance), sets MAC/MTU/address, brings it up, adds the default
+route via the gateway (``default_route=False`` for --internal networks or second networks),
+attaches the host end to the bridge and turns hairpin mode on (a container can reach itself
+through its own published port). The MAC defaults to Docker's derivation 02:42:<IPv4 bytes>.
+
+Deleting a container's netns (netns.delete) also removes its veth pairs; ``disconnect`` is for
+``network disconnect`` on a running container.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import ipaddress
+import os
+import secrets
+from dataclasses import asdict, dataclass
+from typing import Any, Iterator
+
+from contextlib import contextmanager
+
+from berth.errors import Conflict, NotFound, SystemError_
+from berth.network import netns, sysctl
+
+DEFAULT_BRIDGE = "berth0"
+IFNAMSIZ = 15
+
+
+def bridge_name(network_id: str) -> str:
+    """Docker's name for a user network's bridge: ``br-`` + the first 12 hex of the id."""
+    return f"br-{network_id[:12]}"
+
+
+def host_veth_name(endpoint_id: str) -> str:
+    """A stable host-side veth name for an endpoint: ``veth`` + 7 hex (Docker: random)."""
+    return "veth" + hashlib.sha256(endpoint_id.encode()).hexdigest()[:7]
+
+
+def mac_from_ip(ip: str | ipaddress.IPv4Address) -> str:
+    """Docker's container MAC: 02:42 followed by the four bytes of the IPv4 address."""
+    packed = ipaddress.IPv4Address(str(ip).split("/")[0]).packed
+    return "02:42:" + ":".join(f"{b:02x}" for b in packed)
+
+
+def _random_mac() -> str:
+    raw = bytearray(secrets.token_bytes(6))
+    raw[0] = (raw[0] & 0xFE) | 0x02  # unicast, locally administered
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+@contextmanager
+def _iproute() -> Iterator[Any]:
+    from pyroute2 import IPRoute  # lazy: heavy import, only the daemon needs it
+
+    with IPRoute() as ipr:
+        yield ipr
+
+
+def _index(ipr: Any, name: str) -> int | None:
+    found = ipr.link_lookup(ifname=name)
+    return found[0] if found else None
+
+
+def _netlink_error(exc: Exception) -> int:
+    return getattr(exc, "code", None) or getattr(exc, "errno", None) or 0
+
+
+def link_exists(name: str) -> bool:
+    with _iproute() as ipr:
+        return _index(ipr, name) is not None
+
+
+def ensure_bridge(name: str, gateway_cidr: str | None, *, mtu: int = 1500,
+                  route_localnet: bool = True) -> int:
+    """Create bridge ``name`` (or adopt an existing one), give it ``gateway_cidr``, MTU, up.
+
+    The bridge gets a fixed random MAC at creation: otherwise Linux takes the lowest port MAC,
+    and the gateway's MAC would change under the containers' ARP caches as they come and go.
+    ``route_localnet`` lets DNAT'ed 127.0.0.1 traffic leave on the bridge (loopback publishing).
+    Returns the ifindex.
+    """
+    if len(name) > IFNAMSIZ:
+        raise SystemError_(f"bridge name {name!r} is longer than {IFNAMSIZ} characters")
+    with _iproute() as ipr:
+        index = _index(ipr, name)
+        if index is None:
+            try:
+                ipr.link("add", ifname=name, kind="bridge", address=_random_mac(), mtu=mtu)
+            except Exception as exc:  # a concurrent create is fine
+                if _netlink_error(exc) != errno.EEXIST:
+                    raise
+            index = _index(ipr, name)
+            if index is None:
+                raise SystemError_(f"could not create bridge {name}")
+        link = ipr.get_links(index)[0]
+        if link.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND") != "bridge":
+            raise Conflict(f"interface {name} exists and is not a bridge")
+        if link.get("IFLA_MTU") != mtu:
+            ipr.link("set", index=index, mtu=mtu)
+        if gateway_cidr:
+            iface = ipaddress.IPv4Interface(gateway_cidr)
+            have = {(a.get("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(index=index, family=2)}
+            if (str(iface.ip), iface.network.prefixlen) not in have:
+                ipr.addr("add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen,
+                         broadcast=str(iface.network.broadcast_address))
+        ipr.link("set", index=index, state="up")
+    if route_localnet:
+        sysctl.write(f"net.ipv4.conf.{name}.route_localnet", 1)
+    return index
+
+
+def bridge_addresses(name: str) -> list[str]:
+    """IPv4 addresses of a link as CIDR strings ([] if it does not exist)."""
+    with _iproute() as ipr:
+        index = _index(ipr, name)
+        if index is None:
+            return []
+        return [f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}" for a in ipr.get_addr(index=index, family=2)]
+
+
+def bridge_ports(name: str) -> list[str]:
+    """Names of the interfaces attached to bridge ``name``."""
+    with _iproute() as ipr:
+        index = _index(ipr, name)
+        if index is None:
+            return []
+        return [link.get("IFLA_IFNAME") for link in ipr.get_links() if link.get("IFLA_MASTER") == index]
+
+
+def list_bridges() -> list[str]:
+    """Names of every bridge on the host (startup reconcile: delete ours that no network owns)."""
+    with _iproute() as ipr:
+        return sorted(link.get("IFLA_IFNAME") for link in ipr.get_links()
+                      if link.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND") == "bridge")
+
+
+def delete_bridge(name: str) -> None:
+    """Delete a bridge (its ports are detached, not deleted). Missing is fine."""
+    with _iproute() as ipr:
+        index = _index(ipr, name)
+        if index is not None:
+            try:
+                ipr.link("del", index=index)
+            except Exception as exc:
+                if _netlink_error(exc) != errno.ENODEV:
+                    raise
+
+
+@dataclass
+class Endpoint:
+    """One container interface: what the engine keeps for NetworkSettings and for teardown."""
+
+    bridge: str
+    host_ifname: str
+    ifname: str
+    address: str          # CIDR, e.g. 172.18.0.2/16
+    mac: str
+    gateway: str | None
+    mtu: int
+    default_route: bool
+
+    @property
+    def ip(self) -> str:
+        return self.address.split("/")[0]
+
+    @property
+    def prefixlen(self) -> int:
+        return int(self.address.split("/")[1])
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Endpoint":
+        return cls(**data)
+
+
+def _configure_inside(ifname: str, address: str, gateway: str | None, default_route: bool) -> None:
+    """Runs inside the container netns: address, up, default route."""
+    iface = ipaddress.IPv4Interface(address)
+    with _iproute() as ipr:
+        index = _index(ipr, ifname)
+        if index is None:
+            raise SystemError_(f"interface {ifname} did not appear in the container netns")
+        ipr.addr("add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen,
+                 broadcast=str(iface.network.broadcast_address))
+        ipr.link("set", index=index, state="up")
+        if gateway and default_route:
+            ipr.route("replace", dst="0.0.0.0/0", gateway=gateway, oif=index)
+
+
+def connect(bridge: str, netns_path: str | os.PathLike[str], *, address: str, gateway: str | None,
+            ifname: str = "eth0", mac: str | None = None, mtu: int = 1500, host_ifname: str | None = None,
+            default_route: bool = True, hairpin: bool = True) -> Endpoint:
+    """Plug the netns at ``netns_path`` into ``bridge`` with ``address`` (CIDR) on ``ifname``."""
+    host_ifname = host_ifname or ("veth" + secrets.token_hex(4)[:7])
+    mac = mac or mac_from_ip(address)
+    fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with _iproute() as ipr:
+            br_index = _index(ipr, bridge)
+            if br_index is None:
+                raise NotFound(f"bridge {bridge} not found")
+            try:
+                ipr.link("add", ifname=host_ifname, kind="veth", mtu=mtu,
+                         peer={"ifname": ifname, "net_ns_fd": fd, "address": mac, "mtu": mtu})
+            except Exception as exc:
+                if _netlink_error(exc) == errno.EEXIST:
+                    raise Conflict(f"interface {host_ifname} or {ifname} in the container already exists") from exc
+                raise
+            try:
+                index = _index(ipr, host_ifname)
+                ipr.link("set", index=index, master=br_index, state="up")
+                if hairpin:
+                    ipr.brport("set", index=index, mode=1)  # IFLA_BRPORT_MODE: hairpin
+                netns.run_in(netns_path, _configure_inside, ifname, address, gateway, default_route)
+            except BaseException:
+                _delete_link(ipr, host_ifname)
+                raise
+    finally:
+        os.close(fd)
+    return Endpoint(bridge=bridge, host_ifname=host_ifname, ifname=ifname, address=address, mac=mac,
+                    gateway=gateway, mtu=mtu, default_route=bool(gateway and default_route))
+
+
+def _delete_link(ipr: Any, name: str) -> None:
+    index = _index(ipr, name)
+    if index is not None:
+        try:
+            ipr.link("del", index=index)
+        except Exception as exc:
+            if _netlink_error(exc) != errno.ENODEV:
+                raise
+
+
+def disconnect(host_ifname: str) -> None:
+    """Delete an endpoint's veth pair by its host end (both ends go). Missing is fine."""
+    with _iproute() as ipr:
+        _delete_link(ipr, host_ifname)
+
+
+def _set_default_route(gateway: str | None, ifname: str | None) -> None:
+    with _iproute() as ipr:
+        if gateway is None:
+            try:
+                ipr.route("del", dst="0.0.0.0/0")
+            except Exception as exc:
+                if _netlink_error(exc) != errno.ESRCH:
+                    raise
+            return
+        index = _index(ipr, ifname or "eth0")
+        ipr.route("replace", dst="0.0.0.0/0", gateway=gateway, oif=index)
+
+
+def set_default_route(netns_path: str | os.PathLike[str], gateway: str | None, ifname: str | None = None) -> None:
+    """Point the container's default route at ``gateway`` via ``ifname`` (None removes it):
+    for the engine when the network that held the default route is disconnected."""
+    netns.run_in(netns_path, _set_default_route, gateway, ifname)
+
+
+def interfaces_in(netns_path: str | os.PathLike[str]) -> dict[str, list[str]]:
+    """{ifname: [CIDR addresses]} inside a netns (inspection, tests)."""
+    def collect() -> dict[str, list[str]]:
+        with _iproute() as ipr:
+            names = {link["index"]: link.get("IFLA_IFNAME") for link in ipr.get_links()}
+            out: dict[str, list[str]] = {name: [] for name in names.values()}
+            for a in ipr.get_addr(family=2):
+                out[names[a["index"]]].append(f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}")
+            return out
+    return netns.run_in(netns_path, collect)

@@ -1,0 +1,376 @@
+"""IP address management for bridge networks: subnets per network, addresses per endpoint.
+
+Pure: no root, no sockets. The only view of the host is an injectable callable that lists the
+networks the host already routes (``host_networks``; :func:`read_host_networks` is the real one,
+via pyroute2), so that a dynamically chosen subnet never collides with, say, an installed
+Docker's docker0 on 172.17.0.0/16.
+
+Engine use::
+
+    ipam = Ipam(pools=parse_address_pools(cfg["default-address-pools"]),
+                host_networks=read_host_networks)            # or Ipam.from_dict(saved, ...)
+    pool = ipam.allocate_network(net_id, name="mynet", subnet=None, ip_range=None,
+                                 gateway=None, aux_addresses={})
+    pool.subnet, pool.gateway, pool.ipam_config()            # inspect's IPAM.Config entry
+    ip = ipam.allocate_address(net_id)                       # or preferred="172.18.0.9" (--ip)
+    ipam.release_address(net_id, ip); ipam.release_network(net_id)
+    saved = ipam.to_dict()                                   # JSON-serialisable, persist it
+
+Default bridge: ``parse_bip("172.17.0.1/16")`` gives (subnet, gateway) for ``--bip``; without it
+the engine calls ``allocate_network("bridge-id", ...)`` with no subnet and gets the first default
+pool that the host does not route.
+
+Behaviour follows libnetwork's default IPAM: the first free address is handed out (network,
+broadcast and gateway excluded); a gateway that is not given is the first free address of the
+ip-range (or subnet); a static subnet overlapping another network's is refused; dynamic subnets
+are carved from the predefined pools in order, skipping allocated and host-routed prefixes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any, Callable, Iterable
+
+from berth.errors import Conflict, Forbidden, InvalidParameter, NotFound, SystemError_
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """One entry of daemon.json ``default-address-pools``: carve ``base`` into /``size`` subnets."""
+
+    base: IPv4Network
+    size: int
+
+
+def _default_pools() -> list[PoolSpec]:
+    pools = [PoolSpec(IPv4Network(f"172.{n}.0.0/16"), 16) for n in range(17, 32)]
+    pools.append(PoolSpec(IPv4Network("192.168.0.0/16"), 20))
+    return pools
+
+
+DEFAULT_POOLS: tuple[PoolSpec, ...] = tuple(_default_pools())
+
+
+def parse_address_pools(entries: Iterable[Any]) -> list[PoolSpec]:
+    """daemon.json ``default-address-pools`` ([{"base": "10.10.0.0/16", "size": 24}] or the CLI's
+    "base=10.10.0.0/16,size=24" strings) to PoolSpecs; an empty list means Docker's defaults."""
+    pools: list[PoolSpec] = []
+    for index, entry in enumerate(entries):
+        if isinstance(entry, str):
+            entry = dict(part.split("=", 1) for part in entry.split(",") if "=" in part)
+        try:
+            base = IPv4Network(str(entry["base"]), strict=False)
+            size = int(entry["size"])
+        except (KeyError, ValueError, TypeError) as exc:
+            raise InvalidParameter(f"invalid default address pool at index {index}: {entry!r}") from exc
+        if not base.prefixlen <= size <= 32:
+            raise InvalidParameter(
+                f"network at index {index} ({base}) has a smaller prefix (/{base.prefixlen}) "
+                f"than the target size of that pool (/{size})"
+                if size < base.prefixlen else f"invalid pool size /{size} for {base}")
+        pools.append(PoolSpec(base, size))
+    return pools or list(DEFAULT_POOLS)
+
+
+def parse_bip(bip: str) -> tuple[IPv4Network, IPv4Address]:
+    """``--bip 172.17.0.1/16`` to (172.17.0.0/16, 172.17.0.1)."""
+    try:
+        iface = ipaddress.IPv4Interface(bip)
+    except ValueError as exc:
+        raise InvalidParameter(f"invalid bip: {bip}") from exc
+    return iface.network, iface.ip
+
+
+def read_host_networks() -> list[IPv4Network]:
+    """IPv4 prefixes the host routes or has addresses in (main table, no default route)."""
+    from pyroute2 import IPRoute  # lazy: heavy import, only the daemon needs it
+
+    found: set[IPv4Network] = set()
+    with IPRoute() as ipr:
+        for route in ipr.route("dump", family=2):
+            length = route.get("dst_len") or 0
+            dst = route.get("dst")
+            if length and dst and route.get("table") == 254:
+                found.add(IPv4Network(f"{dst}/{length}", strict=False))
+        for addr in ipr.get_addr(family=2):
+            ip = addr.get("address")
+            if ip and not ip.startswith("127."):
+                found.add(IPv4Network(f"{ip}/{addr['prefixlen']}", strict=False))
+    return sorted(found)
+
+
+def _join_errors(errors: list[str]) -> str:
+    return "invalid network config:\n* " + "\n* ".join(errors)
+
+
+def validate_ipam_config(subnet: str | None, ip_range: str | None = None, gateway: str | None = None,
+                         aux_addresses: dict[str, str] | None = None) -> None:
+    """Docker's API-side checks of one IPAM.Config entry; raises InvalidParameter with its text."""
+    if not subnet:
+        if ip_range or gateway or aux_addresses:
+            raise InvalidParameter("invalid pool request: subnet is required with ip-range, gateway or aux-address")
+        return
+    try:
+        iface = ipaddress.ip_interface(subnet)
+    except ValueError:
+        raise InvalidParameter(_join_errors([f"invalid subnet {subnet}: invalid CIDR block notation"]))
+    if iface.version != 4:
+        raise InvalidParameter("IPv6 networks are not supported by this daemon")
+    net = iface.network
+    errors: list[str] = []
+    if iface.ip != net.network_address:
+        errors.append(f"invalid subnet {subnet}: it should be {net}")
+    if ip_range:
+        try:
+            r_iface = ipaddress.ip_interface(ip_range)
+        except ValueError:
+            errors.append(f"invalid ip-range {ip_range}: invalid CIDR block notation")
+        else:
+            if r_iface.version != 4:
+                errors.append(f"invalid ip-range {ip_range}: parent subnet is an IPv4 block")
+            else:
+                if r_iface.network.prefixlen < net.prefixlen:
+                    errors.append(f"invalid ip-range {ip_range}: CIDR block is bigger than its parent subnet {net}")
+                if r_iface.ip != r_iface.network.network_address:
+                    errors.append(f"invalid ip-range {ip_range}: it should be {r_iface.network}")
+                if not net.overlaps(r_iface.network):
+                    errors.append(f"invalid ip-range {ip_range}: parent subnet {net} doesn't contain ip-range")
+    for label, value in ([("gateway", gateway)] if gateway else []) + [
+            (f"auxiliary address {k}", v) for k, v in (aux_addresses or {}).items() if v]:
+        what = label if label != "gateway" else f"gateway {value}"
+        try:
+            addr = ipaddress.ip_address(value)
+        except ValueError:
+            errors.append(f"invalid {what}: invalid address")
+            continue
+        if addr.version != 4:
+            errors.append(f"invalid {what}: parent subnet is an IPv4 block")
+        elif addr not in net:
+            errors.append(f"invalid {what}: parent subnet {net} doesn't contain this address")
+    if errors:
+        raise InvalidParameter(_join_errors(errors))
+
+
+@dataclass
+class NetworkPool:
+    """The addresses of one network. ``allocated`` holds endpoint addresses (not the gateway)."""
+
+    network_id: str
+    name: str
+    subnet: IPv4Network
+    gateway: IPv4Address
+    ip_range: IPv4Network | None = None
+    aux_addresses: dict[str, IPv4Address] = field(default_factory=dict)
+    user_subnet: bool = False
+    allocated: set[int] = field(default_factory=set)
+
+    # ---- views the engine needs -------------------------------------------------------------
+    def ipam_config(self) -> dict[str, Any]:
+        """The entry of ``IPAM.Config`` in network inspect (Docker's field names)."""
+        cfg: dict[str, Any] = {"Subnet": str(self.subnet), "Gateway": str(self.gateway)}
+        if self.ip_range is not None:
+            cfg["IPRange"] = str(self.ip_range)
+        if self.aux_addresses:
+            cfg["AuxiliaryAddresses"] = {k: str(v) for k, v in self.aux_addresses.items()}
+        return cfg
+
+    def cidr(self, ip: IPv4Address | str) -> str:
+        """``172.18.0.2`` to ``172.18.0.2/16`` (EndpointSettings.IPAddress + IPPrefixLen)."""
+        return f"{ip}/{self.subnet.prefixlen}"
+
+    @property
+    def gateway_cidr(self) -> str:
+        return self.cidr(self.gateway)
+
+    # ---- address bookkeeping ------------------------------------------------------------------
+    def _reserved(self) -> set[int]:
+        reserved = {int(self.gateway)} | {int(a) for a in self.aux_addresses.values()}
+        if self.subnet.prefixlen < 31:  # /31 and /32 have no network/broadcast address
+            reserved |= {int(self.subnet.network_address), int(self.subnet.broadcast_address)}
+        return reserved
+
+    def in_use(self, ip: IPv4Address) -> bool:
+        return int(ip) in self.allocated or int(ip) in self._reserved()
+
+    def first_free(self) -> IPv4Address | None:
+        """The lowest address of the ip-range (or subnet) that is neither reserved nor allocated."""
+        span = self.ip_range or self.subnet
+        taken = self.allocated | self._reserved()
+        for value in range(int(span.network_address), int(span.broadcast_address) + 1):
+            if value not in taken:
+                return IPv4Address(value)
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "NetworkID": self.network_id,
+            "Name": self.name,
+            "Subnet": str(self.subnet),
+            "Gateway": str(self.gateway),
+            "IPRange": str(self.ip_range) if self.ip_range else None,
+            "AuxAddresses": {k: str(v) for k, v in self.aux_addresses.items()},
+            "UserSubnet": self.user_subnet,
+            "Allocated": [str(IPv4Address(v)) for v in sorted(self.allocated)],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "NetworkPool":
+        return cls(
+            network_id=data["NetworkID"],
+            name=data.get("Name", ""),
+            subnet=IPv4Network(data["Subnet"]),
+            gateway=IPv4Address(data["Gateway"]),
+            ip_range=IPv4Network(data["IPRange"]) if data.get("IPRange") else None,
+            aux_addresses={k: IPv4Address(v) for k, v in (data.get("AuxAddresses") or {}).items()},
+            user_subnet=bool(data.get("UserSubnet")),
+            allocated={int(IPv4Address(v)) for v in data.get("Allocated", [])},
+        )
+
+
+def _next_aligned(value: int, size: int) -> int:
+    """The first address after ``value`` that starts a /size block."""
+    block = 1 << (32 - size)
+    return (value // block + 1) * block
+
+
+class Ipam:
+    """IPv4 pools and addresses for every local network. Thread-safe."""
+
+    def __init__(self, pools: Iterable[PoolSpec] | None = None,
+                 host_networks: Callable[[], Iterable[IPv4Network]] | None = None):
+        self.pools: list[PoolSpec] = sorted(pools or DEFAULT_POOLS,
+                                            key=lambda p: (int(p.base.network_address), p.base.prefixlen))
+        self._host_networks = host_networks or (lambda: [])
+        self._networks: dict[str, NetworkPool] = {}
+        self._lock = threading.RLock()
+
+    # ---- pools --------------------------------------------------------------------------------
+    def networks(self) -> list[NetworkPool]:
+        with self._lock:
+            return list(self._networks.values())
+
+    def network(self, network_id: str) -> NetworkPool:
+        with self._lock:
+            try:
+                return self._networks[network_id]
+            except KeyError:
+                raise NotFound(f"network {network_id} not found") from None
+
+    def _overlapping(self, subnet: IPv4Network) -> NetworkPool | None:
+        for pool in self._networks.values():
+            if pool.subnet.overlaps(subnet):
+                return pool
+        return None
+
+    def choose_subnet(self, exclude: Iterable[IPv4Network] = ()) -> IPv4Network:
+        """The first predefined subnet overlapping no network of ours, no host route, nothing in
+        ``exclude``. Raises InvalidParameter with Docker's text when all are used."""
+        with self._lock:
+            taken = [p.subnet for p in self._networks.values()]
+            taken += [IPv4Network(n) for n in self._host_networks()]
+            taken += [IPv4Network(n) for n in exclude]
+            for spec in self.pools:
+                start = int(spec.base.network_address)
+                end = int(spec.base.broadcast_address)
+                while start <= end:
+                    candidate = IPv4Network((start, spec.size))
+                    clash = next((t for t in taken if t.overlaps(candidate)), None)
+                    if clash is None:
+                        return candidate
+                    # skip past the clashing prefix (or this candidate, whichever ends later)
+                    start = _next_aligned(max(int(clash.broadcast_address),
+                                              int(candidate.broadcast_address)), spec.size)
+        raise InvalidParameter("all predefined address pools have been fully subnetted")
+
+    def allocate_network(self, network_id: str, *, name: str = "", subnet: str | None = None,
+                         ip_range: str | None = None, gateway: str | None = None,
+                         aux_addresses: dict[str, str] | None = None) -> NetworkPool:
+        """Reserve a subnet for a network (given, or chosen from the default pools) and its gateway."""
+        validate_ipam_config(subnet, ip_range, gateway, aux_addresses)
+        with self._lock:
+            if network_id in self._networks:
+                raise Conflict(f"network {network_id} already has an address pool")
+            if subnet:
+                net = ipaddress.IPv4Interface(subnet).network
+                clash = self._overlapping(net)
+                if clash is not None:
+                    raise Forbidden("invalid pool request: Pool overlaps with other one on this address space")
+            else:
+                net = self.choose_subnet()
+            rng = ipaddress.IPv4Interface(ip_range).network if ip_range else None
+            if rng is not None and not rng.subnet_of(net):
+                raise InvalidParameter(f"invalid pool request: ip-range {rng} is not inside subnet {net}")
+            pool = NetworkPool(network_id=network_id, name=name, subnet=net, gateway=net.network_address,
+                               ip_range=rng, user_subnet=bool(subnet))
+            for key, value in (aux_addresses or {}).items():
+                if value:
+                    pool.aux_addresses[key] = IPv4Address(value)
+            if gateway:
+                gw = IPv4Address(gateway)
+                if gw in pool.aux_addresses.values() or (
+                        net.prefixlen < 31 and gw in (net.network_address, net.broadcast_address)):
+                    raise Forbidden(f"failed to allocate gateway ({gateway}): Address already in use")
+            else:
+                found = pool.first_free()  # network address stands in as gateway: reserved anyway
+                if found is None:
+                    raise SystemError_("failed to allocate gateway (): no available addresses on this pool")
+                gw = found
+            pool.gateway = gw
+            self._networks[network_id] = pool
+            return pool
+
+    def restore_network(self, pool: NetworkPool) -> None:
+        """Put back a pool the engine persisted elsewhere (no overlap check: it was valid)."""
+        with self._lock:
+            self._networks[pool.network_id] = pool
+
+    def release_network(self, network_id: str) -> None:
+        with self._lock:
+            self._networks.pop(network_id, None)
+
+    # ---- addresses ----------------------------------------------------------------------------
+    def allocate_address(self, network_id: str, preferred: str | None = None) -> IPv4Address:
+        """An address for an endpoint: ``preferred`` (``--ip``) if free, else the first free one."""
+        with self._lock:
+            pool = self.network(network_id)
+            if preferred:
+                try:
+                    ip = IPv4Address(preferred)
+                except ValueError:
+                    raise InvalidParameter(f"invalid IPv4 address: {preferred}") from None
+                if ip not in pool.subnet:
+                    raise InvalidParameter(
+                        f"invalid address {ip}: It does not belong to any of this network's subnets")
+                if pool.in_use(ip):
+                    raise Forbidden("Address already in use")
+            else:
+                found = pool.first_free()
+                if found is None:
+                    raise SystemError_(f"no available IPv4 addresses on this network's address pools: "
+                                       f"{pool.name} ({network_id})")
+                ip = found
+            pool.allocated.add(int(ip))
+            return ip
+
+    def release_address(self, network_id: str, address: IPv4Address | str) -> None:
+        """Give an address back; unknown networks or addresses are ignored (idempotent)."""
+        with self._lock:
+            pool = self._networks.get(network_id)
+            if pool is not None:
+                pool.allocated.discard(int(IPv4Address(str(address).split("/")[0])))
+
+    # ---- persistence --------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return {"Networks": [p.to_dict() for p in self._networks.values()]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, pools: Iterable[PoolSpec] | None = None,
+                  host_networks: Callable[[], Iterable[IPv4Network]] | None = None) -> "Ipam":
+        ipam = cls(pools=pools, host_networks=host_networks)
+        for entry in data.get("Networks", []):
+            ipam.restore_network(NetworkPool.from_dict(entry))
+        return ipam

@@ -1,0 +1,124 @@
+"""Port parsing and allocation (pure, plus bind tests on 127.0.0.1)."""
+
+import socket
+
+import pytest
+
+from berth.errors import InvalidParameter, SystemError_
+from berth.network.ports import (
+    PortAllocator,
+    PortAlreadyAllocated,
+    PortMapping,
+    PortRequest,
+    ephemeral_range,
+    is_port_free,
+    parse_port_bindings,
+    parse_port_spec,
+    ports_view,
+    publish_all,
+)
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("80", [("80/tcp", {"HostIp": "", "HostPort": ""})]),
+    ("8080:80", [("80/tcp", {"HostIp": "", "HostPort": "8080"})]),
+    ("127.0.0.1:8080:80/udp", [("80/udp", {"HostIp": "127.0.0.1", "HostPort": "8080"})]),
+    ("127.0.0.1::80", [("80/tcp", {"HostIp": "127.0.0.1", "HostPort": ""})]),
+    ("8000-8001:80-81", [("80/tcp", {"HostIp": "", "HostPort": "8000"}),
+                         ("81/tcp", {"HostIp": "", "HostPort": "8001"})]),
+    ("8000-8010:80", [("80/tcp", {"HostIp": "", "HostPort": "8000-8010"})]),
+    ("[::1]:8080:80", [("80/tcp", {"HostIp": "::1", "HostPort": "8080"})]),
+])
+def test_parse_port_spec(spec, expected):
+    assert parse_port_spec(spec) == expected
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("80/icmp", "invalid proto: icmp"),
+    ("abc", "invalid containerPort: abc"),
+    ("x:80", "invalid hostPort: x"),
+    ("8000-8002:80-81", "invalid ranges specified for container and host Ports: 80-81 and 8000-8002"),
+    ("1.2.3:8080:80", "invalid IP address: 1.2.3"),
+    ("70000", "invalid containerPort: 70000"),
+])
+def test_parse_port_spec_errors(spec, message):
+    with pytest.raises(InvalidParameter) as err:
+        parse_port_spec(spec)
+    assert err.value.message == message
+
+
+def test_parse_port_bindings_from_the_api():
+    got = parse_port_bindings({
+        "80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}, {"HostIp": "", "HostPort": ""}],
+        "53/udp": [{"HostPort": "5300-5310"}],
+        "90": None,
+    })
+    assert got == [
+        PortRequest("tcp", 80, "127.0.0.1", 8080),
+        PortRequest("tcp", 80, "0.0.0.0", 0),
+        PortRequest("udp", 53, "0.0.0.0", 5300, 5310),
+        PortRequest("tcp", 90, "0.0.0.0", 0),
+    ]
+    with pytest.raises(InvalidParameter, match="invalid port specification"):
+        parse_port_bindings({"80/tcp": [{"HostPort": "eighty"}]})
+    with pytest.raises(InvalidParameter, match="IPv6"):
+        parse_port_bindings({"80/tcp": [{"HostIp": "::", "HostPort": "80"}]})
+
+
+def test_publish_all_and_ports_view():
+    assert publish_all(["80/tcp", "53/udp"]) == [PortRequest("tcp", 80), PortRequest("udp", 53)]
+    view = ports_view(["80/tcp", "443/tcp"], [PortMapping("tcp", "0.0.0.0", 32768, 80)])
+    assert view == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "32768"}], "443/tcp": None}
+
+
+def test_ephemeral_range_reads_proc_and_falls_back(tmp_path):
+    f = tmp_path / "range"
+    f.write_text("40000\t40010\n")
+    assert ephemeral_range(str(f)) == (40000, 40010)
+    assert ephemeral_range(str(tmp_path / "missing")) == (49153, 65535)
+
+
+def test_allocator_conflicts_in_dockers_words():
+    alloc = PortAllocator(ephemeral=(40000, 40002), check_host=None)
+    alloc.allocate(PortRequest("tcp", 80, "127.0.0.1", 8080), owner="c1")
+    with pytest.raises(PortAlreadyAllocated) as err:
+        alloc.allocate(PortRequest("tcp", 80, "127.0.0.1", 8080))
+    assert err.value.message == "Bind for 127.0.0.1:8080 failed: port is already allocated"
+    with pytest.raises(PortAlreadyAllocated, match="Bind for 0.0.0.0:8080 failed"):
+        alloc.allocate(PortRequest("tcp", 80, "0.0.0.0", 8080))  # any-address clashes with 127.0.0.1
+    assert alloc.allocate(PortRequest("udp", 80, "0.0.0.0", 8080)).host_port == 8080  # other proto
+    assert alloc.allocate(PortRequest("tcp", 80, "127.0.0.2", 8080)).host_port == 8080  # other address
+
+
+def test_allocator_ephemeral_and_ranges():
+    alloc = PortAllocator(ephemeral=(40000, 40002), check_host=None)
+    got = [alloc.allocate(PortRequest("tcp", 80), owner="c").host_port for _ in range(3)]
+    assert got == [40000, 40001, 40002]
+    with pytest.raises(SystemError_, match="all ports are allocated"):
+        alloc.allocate(PortRequest("tcp", 80))
+    assert len(alloc.release_owner("c")) == 3
+    assert alloc.allocate(PortRequest("tcp", 80)).host_port == 40000  # wrapped around
+    alloc.reserve("tcp", "0.0.0.0", 9001, owner="restored")
+    m = alloc.allocate(PortRequest("tcp", 80, "0.0.0.0", 9000, 9002))
+    assert m.host_port == 9000
+    assert alloc.allocate(PortRequest("tcp", 80, "0.0.0.0", 9000, 9002)).host_port == 9002
+    with pytest.raises(PortAlreadyAllocated, match="Bind for 0.0.0.0:9000-9002 failed"):
+        alloc.allocate(PortRequest("tcp", 80, "0.0.0.0", 9000, 9002))
+    alloc.release(m)
+    assert alloc.allocate(PortRequest("tcp", 80, "0.0.0.0", 9000, 9002)).host_port == 9000
+
+
+def test_bind_test_sees_a_listener_on_loopback():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert not is_port_free("127.0.0.1", port, "tcp")
+        assert not is_port_free("0.0.0.0", port, "tcp")
+        assert is_port_free("127.0.0.1", port, "udp")
+        alloc = PortAllocator()
+        with pytest.raises(PortAlreadyAllocated, match=f"Bind for 127.0.0.1:{port} failed"):
+            alloc.allocate(PortRequest("tcp", 80, "127.0.0.1", port))
+    assert is_port_free("127.0.0.1", port, "tcp")
+    with pytest.raises(InvalidParameter, match="cannot assign requested address"):
+        is_port_free("203.0.113.77", 8080, "tcp")  # not a local address: a bind, no traffic
