@@ -1,0 +1,383 @@
+"""Daemon side of the per-container shim: launch it, find it again, talk to it.
+
+The shim process itself is ``berth.runtime.shimd`` (kept apart so it imports nothing heavy).
+
+Files in a container's state directory ``<exec-root>/containers/<id>/`` (also the OCI bundle):
+``config.json`` (spec, written by the engine), ``shim.json`` (these options), ``shim.pid``,
+``init.pid``, ``shim.sock``, ``shim.log`` (the shim's own diagnostics) and, once the container
+is gone, ``exit.json`` (``{"exit_code", "finished_at", "finished_at_ns", "started_at",
+"oom_killed", "pid", "id"}``, written atomically). The shim runs ``runc delete`` itself before
+writing ``exit.json``; a daemon that was down reads the file when it comes back.
+
+Socket protocol (``shim.sock``, unix stream, one request per connection):
+
+- request: one JSON object and ``\\n``: ``{"op": "<op>", ...}``
+- reply: one JSON line, ``{"ok": true, ...}`` or ``{"ok": false, "error": "<text>", "kind":
+  "NotFound"|"Conflict"|"InvalidParameter"|"SystemError"|"StartError"}``
+- ops: ``state``; ``start``; ``kill`` {signal, all, exec_id?}; ``wait`` {exec_id?} (the reply
+  comes when the process has exited: exit_code, finished_at...); ``resize`` {height, width,
+  exec_id?}; ``close_stdin`` {exec_id?}; ``attach`` {stdin, stdout, stderr, close_stdin};
+  ``exec`` {exec_id, stdin, stdout, stderr, tty, detach} (the OCI process is read from
+  ``exec-<exec_id>.json`` in the state directory, written by the client).
+- ``attach`` and non-detached ``exec`` turn into a stream after the reply line. Shim to client:
+  frames of an 8-byte header ``[stream, 0, 0, 0, uint32 big-endian length]`` and the payload,
+  stream 1 = stdout (all output with a TTY), 2 = stderr, 4 = end, whose payload is
+  ``{"exit_code": N}``; then the shim closes. Client to shim: raw stdin bytes; a half-close
+  (shutdown SHUT_WR) is stdin EOF, which closes the process's stdin when ``close_stdin`` was
+  asked (exec: always). A client that reads slowly makes the shim stop reading the process's
+  output (as Docker's attach does), so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from berth.errors import (BerthError, Conflict, InvalidParameter, NotFound, SystemError_,
+                          Unavailable)
+from berth.runtime import oci
+
+STREAM_STDOUT, STREAM_STDERR, STREAM_EXIT = 1, 2, 4
+SOCKET_NAME = "shim.sock"
+EXIT_FILE = "exit.json"
+_KINDS = {"NotFound": NotFound, "Conflict": Conflict, "InvalidParameter": InvalidParameter,
+          "SystemError": SystemError_}
+
+
+class ShimGone(Unavailable):
+    """The shim is not running (it finished, or died)."""
+
+
+class ShimTimeout(SystemError_, TimeoutError):
+    """The shim did not answer in time (for ``wait``: the process is still running)."""
+
+
+def state_dir(exec_root: str, container_id: str) -> str:
+    return os.path.join(exec_root, "containers", container_id)
+
+
+@dataclass
+class ShimOptions:
+    """What the shim needs besides config.json. ``oom`` is ``cgroups.oom_probe(...)``."""
+
+    container_id: str
+    runtime_root: str
+    runtime: str = "runc"
+    runtime_args: list[str] = field(default_factory=list)
+    stdin: bool = False          # Config.OpenStdin: a stdin pipe (else /dev/null)
+    tty: bool = False            # Config.Tty
+    log_driver: str = "json-file"
+    log_path: str | None = None
+    log_opts: dict[str, str] = field(default_factory=dict)
+    log_attrs: dict[str, str] | None = None
+    oom: dict[str, str] | None = None
+    python: str | None = None    # interpreter for the shim; default: BERTH_SHIM_PYTHON or ours
+
+    def to_json(self, bundle: str) -> dict[str, Any]:
+        runtime = shutil.which(self.runtime) or self.runtime
+        return {"id": self.container_id, "bundle": bundle, "runtime": runtime,
+                "runtime_root": self.runtime_root, "runtime_args": list(self.runtime_args),
+                "stdin": self.stdin, "tty": self.tty, "log_driver": self.log_driver,
+                "log_path": self.log_path, "log_opts": dict(self.log_opts),
+                "log_attrs": self.log_attrs, "oom": self.oom}
+
+
+def _boot_code() -> str:
+    src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return (f"import sys; sys.path.insert(0, {src!r}); "
+            "from berth.runtime.shimd import main; main(sys.argv[1:])")
+
+
+def shim_command(state: str, python: str | None = None) -> list[str]:
+    """``-S -E -s``: no site-packages, no PYTHON* variables: a small, predictable shim."""
+    python = python or os.environ.get("BERTH_SHIM_PYTHON") or sys.executable
+    return [python, "-S", "-E", "-s", "-c", _boot_code(), state]
+
+
+def start_shim(state: str, opts: ShimOptions, timeout: float = 60.0) -> "ShimClient":
+    """Launch the shim for the bundle in ``state`` (config.json already written) and return
+    once ``runc create`` is done; the container is then ``created`` and waits for ``start``.
+
+    A failed create raises ``oci.StartError`` with Docker's text and exit code (127 for a
+    missing command, 126 for a non-executable one).
+    """
+    from berth.runtime.logs import validate_log_opts
+    try:
+        validate_log_opts(opts.log_driver, opts.log_opts)
+    except ValueError as e:
+        raise InvalidParameter(str(e)) from e
+    if opts.log_driver == "json-file" and not opts.log_path:
+        raise InvalidParameter("json-file log driver needs a log path")
+    for name in (EXIT_FILE, SOCKET_NAME, "init.pid", "shim.pid"):
+        try:
+            os.unlink(os.path.join(state, name))
+        except FileNotFoundError:
+            pass
+    tmp = os.path.join(state, "shim.json.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(opts.to_json(state), f)
+    os.replace(tmp, os.path.join(state, "shim.json"))
+    try:
+        proc = subprocess.run(shim_command(state, opts.python), capture_output=True,
+                              timeout=timeout, close_fds=True, start_new_session=True)
+    except subprocess.TimeoutExpired as e:
+        raise SystemError_(f"shim for {opts.container_id} did not start in {timeout}s") from e
+    line = proc.stdout.split(b"\n", 1)[0]
+    try:
+        result = json.loads(line)
+    except ValueError:
+        detail = (proc.stderr or proc.stdout).decode("utf-8", "replace").strip()
+        raise SystemError_(f"shim failed to start: {detail[-2000:]}") from None
+    if not result.get("ok"):
+        if result.get("stage") == "create":
+            raise oci.make_start_error(result.get("error", ""), "create")
+        raise SystemError_(result.get("error") or "shim failed to start")
+    return ShimClient(os.path.join(state, SOCKET_NAME))
+
+
+def find_shims(exec_root: str) -> dict[str, "ShimClient"]:
+    """Every container state directory under ``exec_root`` with a shim socket or an exit
+    record, by container id: what a restarted daemon reattaches to (live-restore)."""
+    found: dict[str, ShimClient] = {}
+    base = os.path.join(exec_root, "containers")
+    try:
+        names = sorted(os.listdir(base))
+    except FileNotFoundError:
+        return found
+    for name in names:
+        d = os.path.join(base, name)
+        if os.path.exists(os.path.join(d, SOCKET_NAME)) or os.path.exists(os.path.join(d, EXIT_FILE)):
+            found[name] = ShimClient(os.path.join(d, SOCKET_NAME))
+    return found
+
+
+def _error_from_reply(reply: dict[str, Any]) -> BerthError:
+    kind = reply.get("kind")
+    message = reply.get("error") or "shim error"
+    if kind == "StartError":
+        return oci.make_start_error(message, "exec")
+    return _KINDS.get(kind, SystemError_)(message)
+
+
+class ShimStream:
+    """An attach or exec stream: frames from the shim, raw stdin to it."""
+
+    def __init__(self, sock: socket.socket, buffered: bytes, reply: dict[str, Any]):
+        self.sock = sock
+        self.buf = bytearray(buffered)
+        self.reply = reply
+        self.tty = bool(reply.get("tty"))
+        self.exit_code: int | None = None
+        self.ended = False
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def _fill(self, n: int) -> bool:
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return False
+            self.buf += chunk
+        return True
+
+    def read_frame(self) -> tuple[int, bytes] | None:
+        """The next (stream, data); None at the end (``exit_code`` is then set, or stays None
+        if the shim went away without a proper end)."""
+        if self.ended:
+            return None
+        if not self._fill(8):
+            self.ended = True
+            return None
+        stream, size = self.buf[0], int.from_bytes(self.buf[4:8], "big")
+        if not self._fill(8 + size):
+            self.ended = True
+            return None
+        data = bytes(self.buf[8:8 + size])
+        del self.buf[:8 + size]
+        if stream == STREAM_EXIT:
+            self.exit_code = json.loads(data).get("exit_code")
+            self.ended = True
+            return None
+        return stream, data
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        while (frame := self.read_frame()) is not None:
+            yield frame
+
+    def read_all(self) -> tuple[bytes, bytes]:
+        out, err = bytearray(), bytearray()
+        for stream, data in self:
+            (err if stream == STREAM_STDERR else out).extend(data)
+        return bytes(out), bytes(err)
+
+    def write(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def close_stdin(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> "ShimStream":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ShimClient:
+    """Synchronous client of one shim; safe to use from several threads (one connection per
+    call)."""
+
+    def __init__(self, socket_path: str):
+        self.socket_path = socket_path
+        self.dir = os.path.dirname(socket_path)
+
+    def _connect(self, timeout: float | None) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        path = self.socket_path
+        dir_fd = -1
+        if len(path.encode()) > 107:  # sun_path limit: go through the directory's fd
+            dir_fd = os.open(self.dir, os.O_PATH | os.O_CLOEXEC)
+            path = f"/proc/self/fd/{dir_fd}/{SOCKET_NAME}"
+        try:
+            sock.connect(path)
+        except (FileNotFoundError, ConnectionRefusedError) as e:
+            sock.close()
+            raise ShimGone(f"shim of {os.path.basename(self.dir)} is not running") from e
+        finally:
+            if dir_fd >= 0:
+                os.close(dir_fd)
+        return sock
+
+    def _call(self, request: dict[str, Any], timeout: float | None = 30.0
+              ) -> tuple[dict[str, Any], socket.socket, bytes]:
+        sock = self._connect(timeout)
+        try:
+            sock.sendall(json.dumps(request).encode() + b"\n")
+            buf = bytearray()
+            while b"\n" not in buf:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ShimGone(f"shim of {os.path.basename(self.dir)} closed the connection")
+                buf += chunk
+        except socket.timeout as e:
+            sock.close()
+            raise ShimTimeout(f"shim did not answer {request.get('op')!r} in time") from e
+        except BaseException:
+            sock.close()
+            raise
+        line, _, rest = bytes(buf).partition(b"\n")
+        reply = json.loads(line)
+        if not reply.get("ok"):
+            sock.close()
+            raise _error_from_reply(reply)
+        return reply, sock, rest
+
+    def _simple(self, request: dict[str, Any], timeout: float | None = 30.0) -> dict[str, Any]:
+        reply, sock, _ = self._call(request, timeout)
+        sock.close()
+        return reply
+
+    # queries and control
+    def state(self) -> dict[str, Any]:
+        """status (created|starting|running|stopped), pid, shim_pid, tty, exit_code,
+        started_at, finished_at, execs {id: {pid, running, exit_code}}."""
+        return self._simple({"op": "state"})
+
+    def start(self) -> dict[str, Any]:
+        """``runc start``; returns {pid, started_at}."""
+        return self._simple({"op": "start"}, timeout=60.0)
+
+    def kill(self, signal: int = 15, all: bool = False, exec_id: str | None = None) -> None:
+        self._simple({"op": "kill", "signal": int(signal), "all": all, "exec_id": exec_id})
+
+    def resize(self, height: int, width: int, exec_id: str | None = None) -> None:
+        self._simple({"op": "resize", "height": height, "width": width, "exec_id": exec_id})
+
+    def close_stdin(self, exec_id: str | None = None) -> None:
+        self._simple({"op": "close_stdin", "exec_id": exec_id})
+
+    def wait(self, timeout: float | None = None, exec_id: str | None = None) -> dict[str, Any]:
+        """Block until the container (or exec) has exited; {exit_code, finished_at, ...}.
+        Falls back to exit.json when the shim is already gone."""
+        try:
+            return self._simple({"op": "wait", "exec_id": exec_id}, timeout=timeout)
+        except ShimGone:
+            if exec_id is None:
+                record = self.read_exit()
+                if record is not None:
+                    return record
+            raise
+
+    def read_exit(self) -> dict[str, Any] | None:
+        """The exit record the shim left, if the container is gone."""
+        try:
+            with open(os.path.join(self.dir, EXIT_FILE), encoding="utf-8") as f:
+                return json.load(f)
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def shim_pid(self) -> int | None:
+        try:
+            with open(os.path.join(self.dir, "shim.pid"), encoding="ascii") as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def is_alive(self) -> bool:
+        """The shim process still runs (its pid, with our state dir on its command line)."""
+        pid = self.shim_pid()
+        if not pid:
+            return False
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                return self.dir.encode() in f.read()
+        except OSError:
+            return False
+
+    # streams
+    def attach(self, stdin: bool = False, stdout: bool = True, stderr: bool = True,
+               close_stdin: bool = False) -> ShimStream:
+        """Live output from now on (no replay: the engine reads the log for that)."""
+        reply, sock, rest = self._call({"op": "attach", "stdin": stdin, "stdout": stdout,
+                                        "stderr": stderr, "close_stdin": close_stdin}, None)
+        sock.settimeout(None)
+        return ShimStream(sock, rest, reply)
+
+    def exec(self, exec_id: str, process: dict[str, Any], stdin: bool = False,
+             stdout: bool = True, stderr: bool = True, tty: bool = False,
+             detach: bool = False) -> tuple[int, ShimStream | None]:
+        """Start an exec process (OCI process dict, see ``spec.build_exec_process``).
+        Returns its pid and, unless ``detach``, its stream (ends with its exit code).
+        A command that cannot start raises ``oci.StartError`` (exit code 126/127)."""
+        path = os.path.join(self.dir, f"exec-{exec_id}.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(process, f)
+        try:
+            reply, sock, rest = self._call({"op": "exec", "exec_id": exec_id, "stdin": stdin,
+                                            "stdout": stdout, "stderr": stderr, "tty": tty,
+                                            "detach": detach}, timeout=60.0)
+        except BaseException:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            raise
+        if detach:
+            sock.close()
+            return reply["pid"], None
+        sock.settimeout(None)
+        return reply["pid"], ShimStream(sock, rest, reply)

@@ -1,0 +1,348 @@
+"""Real containers: runc through the shim, on a busybox-static rootfs (needs root and runc)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from berth.errors import Conflict, InvalidParameter, NotFound
+from berth.runtime import cgroups, oci, shim, spec as specmod
+from rt_support import needs_runc
+
+pytestmark = [needs_runc, pytest.mark.timeout(60)]
+LOG_LINE = re.compile(rb'^\{"log":"hi\\n","stream":"stdout","time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z"\}\n$')
+
+
+def wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def log_entries(opts):
+    with open(opts.log_path, "rb") as f:
+        return [json.loads(line) for line in f]
+
+
+def test_echo_hi_end_to_end(env):
+    out, err, record, sd, opts = env.run(["echo", "hi"])
+    assert (out, err, record["exit_code"]) == (b"hi\n", b"", 0)
+    with open(opts.log_path, "rb") as f:
+        assert LOG_LINE.match(f.read())
+    saved = json.load(open(os.path.join(sd, "exit.json")))
+    assert saved["exit_code"] == 0 and saved["finished_at"].endswith("Z") and saved["oom_killed"] is False
+    # the shim cleaned up after itself: no socket, no runc state, no cgroup
+    assert not os.path.exists(os.path.join(sd, "shim.sock"))
+    cid = os.path.basename(sd)
+    assert wait_for(lambda: not shim.ShimClient(os.path.join(sd, "shim.sock")).is_alive())
+    assert not os.path.exists(os.path.join(env.runc_root, cid))
+    assert not any(os.path.exists(d) for d in cgroups.container_dirs(f"/{env.cgroup_parent}/{cid}"))
+
+
+def test_stdout_and_stderr_stay_separate(env):
+    out, err, record, _, opts = env.run(["sh", "-c", "echo out; echo err >&2; printf partial; exit 3"])
+    assert out == b"out\npartial" and err == b"err\n" and record["exit_code"] == 3
+    got = sorted((e["stream"], e["log"]) for e in log_entries(opts))
+    assert got == [("stderr", "err\n"), ("stdout", "out\n"), ("stdout", "partial")]
+
+
+def test_container_sees_docker_defaults(env):
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    expected_nofile = min(1048576, hard if hard != resource.RLIM_INFINITY else 1048576)
+    out, _, record, _, _ = env.run(["sh", "-c", "grep -E 'CapEff|Seccomp:' /proc/self/status; ulimit -n; "
+                                                "cat /proc/1/cmdline; echo; ip -o link | wc -l"])
+    lines = out.decode().splitlines()
+    assert lines[0] == "CapEff:\t00000000a80425fb"
+    assert lines[1] == "Seccomp:\t2"
+    assert lines[2] == str(expected_nofile)
+    assert lines[3].startswith("sh")
+    assert lines[4] == "1"  # private network namespace: loopback only
+
+
+def test_command_not_found_and_not_executable(env):
+    with pytest.raises(oci.StartError) as e:
+        env.create(["nope"])
+    assert e.value.exit_code == 127 and e.value.status == 400
+    assert 'exec: "nope": executable file not found in $PATH' in e.value.message
+    with pytest.raises(oci.StartError) as e:
+        env.create(["/etc/notexec.sh"])
+    assert e.value.exit_code == 126 and "permission denied" in e.value.message
+
+
+def test_stdin_is_passed_and_closed(env):
+    client, sd, _, _ = env.create(["sh", "-c", "cat; echo done"], config={"OpenStdin": True})
+    stream = client.attach(stdin=True, close_stdin=True)
+    client.start()
+    stream.write(b"line one\nline two\n")
+    stream.close_stdin()
+    out, _ = stream.read_all()
+    assert out == b"line one\nline two\ndone\n" and stream.exit_code == 0
+    assert client.wait(timeout=10)["exit_code"] == 0
+
+
+def test_stdin_sent_before_start_is_kept(env):
+    client, _, _, _ = env.create(["cat"], config={"OpenStdin": True})
+    stream = client.attach(stdin=True, close_stdin=True)
+    stream.write(b"early\n")
+    stream.close_stdin()
+    client.start()
+    assert stream.read_all()[0] == b"early\n"
+
+
+def test_tty_output_resize_and_log(env):
+    client, _, _, opts = env.create(["sh", "-c", "tty; sleep 0.2; stty size"],
+                                    config={"Tty": True, "OpenStdin": True})
+    client.resize(33, 101)
+    stream = client.attach(stdin=True)
+    assert stream.tty
+    client.start()
+    out, err = stream.read_all()
+    assert err == b"" and out == b"/dev/pts/0\r\n33 101\r\n"
+    assert [e["log"] for e in log_entries(opts)] == ["/dev/pts/0\r\n", "33 101\r\n"]
+    assert {e["stream"] for e in log_entries(opts)} == {"stdout"}
+
+
+def test_tty_interactive_input(env):
+    client, _, _, _ = env.create(["sh"], config={"Tty": True, "OpenStdin": True})
+    stream = client.attach(stdin=True)
+    client.start()
+    stream.write(b"echo $((6*7))\nexit 5\n")
+    out, _ = stream.read_all()
+    assert b"42\r\n" in out and stream.exit_code == 5
+
+
+def test_kill_gives_137_and_init_forwards_sigterm(env):
+    client, _, _, _ = env.create(["sleep", "30"])
+    client.start()
+    client.kill(signal.SIGKILL)
+    assert client.wait(timeout=10)["exit_code"] == 137
+    client, _, _, _ = env.create(["sleep", "30"], host_config={"Init": True})
+    client.start()
+    for _ in range(50):  # tini ignores signals until its handlers are set up: repeat
+        try:
+            client.kill(signal.SIGTERM)
+        except (Conflict, shim.ShimGone):  # it exited meanwhile
+            pass
+        try:
+            record = client.wait(timeout=0.2)
+            break
+        except shim.ShimTimeout:
+            continue
+    assert record["exit_code"] == 143
+
+
+def test_kill_before_start(env):
+    client, _, _, _ = env.create(["echo", "never"])
+    assert client.state()["status"] == "created"
+    client.kill(signal.SIGKILL)
+    assert client.wait(timeout=10)["exit_code"] == 137
+
+
+def test_exec_variants(env):
+    client, _, sp, _ = env.create(["sleep", "30"])
+    with pytest.raises(Conflict):
+        client.exec("e0", specmod.build_exec_process(sp, {"Cmd": ["true"]}))
+    client.start()
+    try:
+        pid, stream = client.exec("e1", specmod.build_exec_process(sp, {"Cmd": ["sh", "-c", "echo o; echo e >&2; exit 3"]}))
+        assert pid > 0
+        assert stream.read_all() == (b"o\n", b"e\n") and stream.exit_code == 3
+        assert client.wait(exec_id="e1")["exit_code"] == 3
+        # stdin
+        _, stream = client.exec("e2", specmod.build_exec_process(sp, {"Cmd": ["cat"]}), stdin=True)
+        stream.write(b"abc")
+        stream.close_stdin()
+        assert stream.read_all()[0] == b"abc" and stream.exit_code == 0
+        # tty
+        _, stream = client.exec("e3", specmod.build_exec_process(sp, {"Cmd": ["tty"], "Tty": True}), tty=True)
+        assert stream.read_all()[0] == b"/dev/pts/0\r\n" and stream.exit_code == 0
+        # user
+        _, stream = client.exec("e4", specmod.build_exec_process(sp, {"Cmd": ["id", "-u"], "User": "app"}))
+        assert stream.read_all()[0] == b"1000\n"
+        # missing command: Docker's message and 127
+        with pytest.raises(oci.StartError) as e:
+            client.exec("e5", specmod.build_exec_process(sp, {"Cmd": ["nope"]}))
+        assert e.value.exit_code == 127 and e.value.message.startswith("OCI runtime exec failed: exec failed:")
+        # detached: exit code through wait
+        pid, stream = client.exec("e6", specmod.build_exec_process(sp, {"Cmd": ["sh", "-c", "exit 4"]}), detach=True)
+        assert stream is None and client.wait(exec_id="e6", timeout=10)["exit_code"] == 4
+        state = client.state()
+        assert state["status"] == "running" and state["execs"]["e1"] == {"pid": state["execs"]["e1"]["pid"],
+                                                                        "running": False, "exit_code": 3}
+    finally:
+        client.kill(signal.SIGKILL)
+        client.wait(timeout=10)
+
+
+def test_runtime_ops_on_running_container(env):
+    client, sd, _, _ = env.create(["sleep", "30"], host_config={"Memory": 64 << 20, "PidsLimit": 20})
+    info = client.start()
+    cid = os.path.basename(sd)
+    try:
+        state = env.runtime.state(cid)
+        assert state["status"] == "running" and state["pid"] == info["pid"]
+        assert info["pid"] in env.runtime.ps(cid)
+        env.runtime.pause(cid)
+        assert env.runtime.state(cid)["status"] == "paused"
+        env.runtime.resume(cid)
+        env.runtime.update(cid, {"pids": {"limit": 30}})
+        mem_dir = [d for d in cgroups.container_dirs(f"/{env.cgroup_parent}/{cid}") if "/memory/" in d][0]
+        assert open(os.path.join(mem_dir, "memory.limit_in_bytes")).read().strip() == str(64 << 20)
+        pids_dir = [d for d in cgroups.container_dirs(f"/{env.cgroup_parent}/{cid}") if "/pids/" in d][0]
+        assert open(os.path.join(pids_dir, "pids.max")).read().strip() == "30"
+        stats = env.runtime.stats(cid)
+        assert stats["type"] == "stats" and stats["data"]["memory"]["usage"]["limit"] == 64 << 20
+    finally:
+        client.kill(signal.SIGKILL)
+        client.wait(timeout=10)
+
+
+def test_security_and_resource_options_inside(env):
+    out, _, _, _, _ = env.run(["sh", "-c", "grep -E 'CapEff|Seccomp:' /proc/self/status"],
+                              host_config={"Privileged": True})
+    bnd = open("/proc/self/status").read().split("CapBnd:\t")[1].split()[0]
+    assert out.decode().splitlines() == [f"CapEff:\t{bnd}", "Seccomp:\t0"]
+    out, _, _, _, _ = env.run(["sh", "-c", "grep Seccomp: /proc/self/status; id"],
+                              config={"User": "app"}, host_config={"SecurityOpt": ["seccomp=unconfined"],
+                                                                   "GroupAdd": ["daemon"]})
+    assert out == b"Seccomp:\t0\nuid=1000(app) gid=1000(app) groups=1(daemon),10(wheel),50(staff),1000(app)\n"
+    out, err, record, _, _ = env.run(["sh", "-c", "touch /x || echo ro; cat /sys/fs/cgroup/pids/pids.max; "
+                                                  "hostname; cat /proc/sys/kernel/domainname"],
+                                     config={"Hostname": "box", "Domainname": "example.org"},
+                                     host_config={"ReadonlyRootfs": True, "PidsLimit": 42})
+    assert out == b"ro\n42\nbox\nexample.org\n" and b"Read-only file system" in err
+
+
+def test_oom_kill_is_reported(env):
+    out, _, record, _, _ = env.run(["sh", "-c", "dd if=/dev/zero of=/dev/null bs=64M count=1"],
+                                   host_config={"Memory": 8 << 20, "MemorySwap": 8 << 20})
+    assert record["exit_code"] == 137 and record["oom_killed"] is True
+
+
+def test_big_output_is_complete_in_attach_and_log(env):
+    out, _, record, _, opts = env.run(["seq", "1", "100000"])
+    expected = b"".join(b"%d\n" % i for i in range(1, 100001))
+    assert out == expected and record["exit_code"] == 0
+    entries = log_entries(opts)
+    assert len(entries) == 100000 and entries[-1]["log"] == "100000\n"
+
+
+def test_log_rotation_and_none_driver(env):
+    _, _, _, sd, opts = env.run(["seq", "1", "500"], log_opts={"max-size": "2k", "max-file": "3"})
+    names = sorted(n for n in os.listdir(sd) if "-json.log" in n)
+    cid = os.path.basename(sd)
+    assert names == [f"{cid}-json.log", f"{cid}-json.log.1", f"{cid}-json.log.2"]
+    out, _, record, sd, opts = env.run(["echo", "hi"], log_driver="none")
+    assert out == b"hi\n" and not os.path.exists(opts.log_path)
+
+
+SURVIVOR = r"""
+import sys
+sys.path.insert(0, {tests!r})
+from rt_support import Env
+import os, signal
+from berth.runtime import shim
+env = Env.__new__(Env)
+env.__dict__.update({state!r})
+client, sd, sp, opts = env.create(["sh", "-c", "echo started; sleep 1.5; echo late; exit 9"])
+client.start()
+print(sd, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # the "daemon" dies
+"""
+
+
+def test_shim_survives_its_daemon_and_records_exit(env):
+    state = {k: v for k, v in env.__dict__.items() if isinstance(v, str)}
+    code = SURVIVOR.format(tests=os.path.dirname(__file__), state=state)
+    src = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__)))), "src")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=30,
+                          env={**os.environ, "PYTHONPATH": src})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    sd = proc.stdout.decode().strip()
+    cid = os.path.basename(sd)
+    found = shim.find_shims(env.exec_root)
+    assert cid in found
+    client = found[cid]
+    assert client.is_alive() and client.state()["status"] == "running"
+    # a new "daemon" reattaches: exec works and the exit (while nobody listens) is recorded
+    sp = json.load(open(os.path.join(sd, "config.json")))
+    _, stream = client.exec("after", specmod.build_exec_process(sp, {"Cmd": ["echo", "reattached"]}))
+    assert stream.read_all()[0] == b"reattached\n"
+    assert wait_for(lambda: os.path.exists(os.path.join(sd, "exit.json")), 10)
+    record = shim.ShimClient(os.path.join(sd, "shim.sock")).wait(timeout=5)  # from exit.json
+    assert record["exit_code"] == 9
+    logs = [json.loads(line)["log"] for line in open(os.path.join(sd, f"{cid}-json.log"))]
+    assert logs == ["started\n", "late\n"]
+
+
+def test_shim_memory(env):
+    client, _, _, _ = env.create(["sleep", "30"])
+    client.start()
+    try:
+        pid = client.shim_pid()
+        fields = {}
+        for line in open(f"/proc/{pid}/smaps_rollup"):
+            parts = line.split()
+            if parts[0].endswith(":"):
+                fields[parts[0].rstrip(":")] = int(parts[1])
+        print(f"shim RSS {fields['Rss']} kB, PSS {fields['Pss']} kB, anon {fields['Anonymous']} kB")
+        assert fields["Rss"] < 10 * 1024 and fields["Anonymous"] < 5 * 1024
+        mods = open(f"/proc/{pid}/cmdline", "rb").read()
+        assert b"-S" in mods
+    finally:
+        client.kill(signal.SIGKILL)
+        client.wait(timeout=10)
+
+
+def test_bad_options_are_refused_before_launch(env):
+    cid, sd, sp, opts = env.prepare(["true"], log_opts={"max-file": "0"})
+    with pytest.raises(InvalidParameter, match="max-file cannot be less than 1"):
+        shim.start_shim(sd, opts)
+    assert not os.path.exists(os.path.join(sd, "shim.pid"))
+
+
+def test_slow_attach_reader_loses_nothing(env):
+    client, _, _, opts = env.create(["seq", "1", "400000"])
+    stream = client.attach()
+    client.start()
+    time.sleep(1.0)  # ~2.7 MB pending: the shim stops reading the container meanwhile
+    out, _ = stream.read_all()
+    assert out == b"".join(b"%d\n" % i for i in range(1, 400001))
+    assert client.wait(timeout=10)["exit_code"] == 0
+    assert len(log_entries(opts)) == 400000
+
+
+def test_wait_timeout_and_late_attach(env):
+    client, _, _, _ = env.create(["sh", "-c", "sleep 0.5; echo late"])
+    client.start()
+    with pytest.raises(shim.ShimTimeout):
+        client.wait(timeout=0.1)
+    stream = client.attach(stdout=True, stderr=False)
+    assert stream.read_all() == (b"late\n", b"") and stream.exit_code == 0
+
+
+def test_dead_shim_is_detectable_and_cleanable(env):
+    client, sd, _, _ = env.create(["sleep", "30"])
+    client.start()
+    os.kill(client.shim_pid(), signal.SIGKILL)
+    assert wait_for(lambda: not client.is_alive())
+    cid = os.path.basename(sd)
+    assert cid in shim.find_shims(env.exec_root)  # the stale socket is still there
+    with pytest.raises(shim.ShimGone):
+        client.state()
+    assert client.read_exit() is None  # died without recording an exit: the engine cleans up
+    assert env.runtime.state(cid)["status"] == "running"  # the container outlived its shim
+    env.runtime.delete(cid, force=True)
+    with pytest.raises(NotFound):
+        env.runtime.state(cid)
