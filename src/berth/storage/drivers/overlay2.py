@@ -1,0 +1,328 @@
+"""overlay2: each layer stores only its own changes; containers get an overlay mount.
+
+On-disk layout (as Docker's)::
+
+    <root>/overlay2/<id>/diff      the layer's files (overlay upper dir; whiteouts as 0/0 devices)
+    <root>/overlay2/<id>/link      short name of this layer, e.g. "5KQ3...": <root>/overlay2/l/<name>
+                                   is a symlink to ../<id>/diff
+    <root>/overlay2/<id>/lower     "l/<parent-link>:l/<grandparent-link>:..." (top first)
+    <root>/overlay2/<id>/work      overlay work dir (layers with a parent)
+    <root>/overlay2/<id>/merged    mount point while mounted
+    <root>/overlay2/<id>/committed present once a child was created: mount read-only
+
+The short links keep the mount data under one page: absolute link paths are used when they
+fit, otherwise paths relative to <root>/overlay2 with mount(8) run from that directory
+(never a chdir of the daemon). Depth is capped at 128 layers like Docker.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import tempfile
+import threading
+from typing import Iterator
+
+from berth.errors import Conflict, InvalidParameter, NotFound
+
+from ..archive import OVERLAY, ApplyResult, apply_layer
+from ..changes import Change, overlay_changes
+from ..fsutil import atomic_write, read_text
+from ..tarsplit import Recorder
+from ..tarwrite import directory_size, tar_directory
+from . import GraphDriver, check_id
+from . import mount as mnt
+
+LINK_DIR = "l"
+ID_LENGTH = 26
+MAX_DEPTH = 128
+_PARAMS = "/sys/module/overlay/parameters"
+
+
+def _param(name: str) -> str | None:
+    text = read_text(os.path.join(_PARAMS, name))
+    return text.strip() if text is not None else None
+
+
+def _overlay_in_kernel() -> bool:
+    try:
+        with open("/proc/filesystems") as f:
+            return any(line.split()[-1] == "overlay" for line in f if line.strip())
+    except OSError:
+        return False
+
+
+_support_cache: dict[str, tuple[bool, str]] = {}
+
+
+def overlay_supported(root: str) -> tuple[bool, str]:
+    """Whether overlay2 can work under ``root``: kernel support, a backing filesystem that
+    can be an upper dir (not overlayfs itself), d_type, and a real test mount."""
+    testdir = os.path.join(os.path.abspath(root), "overlay2")
+    while not os.path.isdir(testdir):  # the nearest existing directory decides
+        testdir = os.path.dirname(testdir)
+    cached = _support_cache.get(testdir)
+    if cached is not None:
+        return cached
+    result = _check_support(testdir)
+    _support_cache[testdir] = result
+    return result
+
+
+def _check_support(testdir: str) -> tuple[bool, str]:
+    if not _overlay_in_kernel():
+        return False, "overlay is not supported by the kernel"
+    try:
+        backing = mnt.fs_magic(testdir)
+    except OSError as e:
+        return False, str(e)
+    if backing == mnt.OVERLAY_MAGIC:
+        return False, f"{testdir} is on overlayfs, which cannot hold overlay upper dirs"
+    if not mnt.supports_d_type(testdir):
+        return False, "backing filesystem does not support d_type"
+    tmp = tempfile.mkdtemp(prefix="check-overlayfs-support", dir=testdir)
+    try:
+        for d in ("lower1", "lower2", "upper", "work", "merged"):
+            os.mkdir(os.path.join(tmp, d))
+        merged = os.path.join(tmp, "merged")
+        opts = f"lowerdir={tmp}/lower2:{tmp}/lower1,upperdir={tmp}/upper,workdir={tmp}/work"
+        try:
+            mnt.mount("overlay", merged, "overlay", 0, opts)
+        except OSError as e:
+            return False, f"test mount failed: {e}"
+        mnt.unmount(merged)
+        return True, ""
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class Overlay2Driver(GraphDriver):
+    name = "overlay2"
+
+    def __init__(self, root: str):
+        super().__init__(root)
+        self.home = os.path.join(self.root, "overlay2")
+        os.makedirs(self.home, mode=0o710, exist_ok=True)
+        os.makedirs(os.path.join(self.home, LINK_DIR), mode=0o700, exist_ok=True)
+        self._lock = threading.Lock()
+        self._mounts: dict[str, int] = {}
+        self._backing = mnt.fs_name(self.home)
+        self._d_type = mnt.supports_d_type(self.home)
+        opts = []
+        if os.path.exists(os.path.join(_PARAMS, "index")):
+            opts.append("index=off")
+        # Our diffs read the upper dir directly, which is only right without redirects
+        # or metacopy; turn them off if the module enables them by default.
+        if _param("redirect_dir") in ("Y", "on"):
+            opts.append("redirect_dir=off")
+        if _param("metacopy") == "Y":
+            opts.append("metacopy=off")
+        self._opt_prefix = "".join(o + "," for o in opts)
+
+    # --- paths ---
+
+    def _dir(self, layer_id: str) -> str:
+        return os.path.join(self.home, check_id(layer_id))
+
+    def _lower(self, layer_id: str) -> str | None:
+        return read_text(os.path.join(self._dir(layer_id), "lower"))
+
+    def _link_target_id(self, link: str) -> str:
+        target = os.readlink(os.path.join(self.home, link))  # "../<id>/diff"
+        return target.split("/")[1]
+
+    def lower_dirs(self, layer_id: str) -> list[str]:
+        """Absolute diff dirs of the lower layers, top first."""
+        lower = self._lower(layer_id)
+        if not lower:
+            return []
+        return [
+            os.path.normpath(os.path.join(self.home, LINK_DIR, os.readlink(os.path.join(self.home, l))))
+            for l in lower.split(":")
+        ]
+
+    # --- lifecycle ---
+
+    def _new_link(self, layer_id: str) -> str:
+        while True:
+            lid = base64.b32encode(os.urandom(20)).decode()[:ID_LENGTH]
+            try:
+                os.symlink(f"../{layer_id}/diff", os.path.join(self.home, LINK_DIR, lid))
+                return lid
+            except FileExistsError:
+                continue
+
+    def create(self, layer_id: str, parent: str | None = None) -> None:
+        if parent:
+            self._require(parent)
+        d = self._dir(layer_id)
+        try:
+            os.mkdir(d, 0o710)
+        except FileExistsError:
+            raise Conflict(f"layer {layer_id} already exists") from None
+        try:
+            os.mkdir(os.path.join(d, "diff"), 0o755)
+            os.chmod(os.path.join(d, "diff"), 0o755)
+            lid = self._new_link(layer_id)
+            atomic_write(os.path.join(d, "link"), lid.encode())
+            if not parent:
+                return
+            os.mkdir(os.path.join(d, "work"), 0o700)
+            atomic_write(os.path.join(self._dir(parent), "committed"), b"", 0o600)
+            plink = read_text(os.path.join(self._dir(parent), "link"))
+            if not plink:
+                raise NotFound(f"layer {parent} has no link")
+            lowers = [f"{LINK_DIR}/{plink}"]
+            parent_lower = self._lower(parent)
+            if parent_lower:
+                lowers += parent_lower.split(":")
+            if len(lowers) > MAX_DEPTH:
+                raise InvalidParameter("max depth exceeded")
+            atomic_write(os.path.join(d, "lower"), ":".join(lowers).encode())
+        except BaseException:
+            self.remove(layer_id)
+            raise
+
+    def remove(self, layer_id: str) -> None:
+        d = self._dir(layer_id)
+        with self._lock:
+            merged = os.path.join(d, "merged")
+            if self._mounts.pop(layer_id, 0) or mnt.is_mountpoint(merged):
+                mnt.unmount(merged)
+        lid = read_text(os.path.join(d, "link"))
+        if lid:
+            try:
+                os.unlink(os.path.join(self.home, LINK_DIR, lid))
+            except FileNotFoundError:
+                pass
+        if os.path.lexists(d):
+            shutil.rmtree(d)
+
+    def exists(self, layer_id: str) -> bool:
+        return os.path.isdir(self._dir(layer_id))
+
+    def list(self) -> list[str]:
+        return sorted(
+            n for n in os.listdir(self.home)
+            if n != LINK_DIR and not n.startswith("check-overlayfs-support") and not n.startswith(".")
+        )
+
+    def parent(self, layer_id: str) -> str | None:
+        self._require(layer_id)
+        lower = self._lower(layer_id)
+        if not lower:
+            return None
+        return self._link_target_id(lower.split(":")[0])
+
+    def data_dir(self, layer_id: str) -> str:
+        return os.path.join(self._dir(layer_id), "diff")
+
+    def metadata(self, layer_id: str) -> dict[str, str]:
+        self._require(layer_id)
+        d = self._dir(layer_id)
+        meta = {
+            "MergedDir": os.path.join(d, "merged"),
+            "UpperDir": os.path.join(d, "diff"),
+            "WorkDir": os.path.join(d, "work"),
+        }
+        lowers = self.lower_dirs(layer_id)
+        if lowers:
+            meta["LowerDir"] = ":".join(lowers)
+        return meta
+
+    # --- mounts ---
+
+    def get(self, layer_id: str) -> str:
+        self._require(layer_id)
+        d = self._dir(layer_id)
+        diff = os.path.join(d, "diff")
+        lower = self._lower(layer_id)
+        if not lower:
+            return diff  # a base layer is its own filesystem
+        merged = os.path.join(d, "merged")
+        with self._lock:
+            count = self._mounts.get(layer_id, 0)
+            if count:
+                self._mounts[layer_id] = count + 1
+                return merged
+            os.makedirs(merged, mode=0o700, exist_ok=True)
+            if not mnt.is_mountpoint(merged):  # may survive from a previous daemon run
+                self._mount(layer_id, d, lower)
+            self._mounts[layer_id] = 1
+            return merged
+
+    def _mount(self, layer_id: str, d: str, lower: str) -> None:
+        links = lower.split(":")
+        readonly = os.path.exists(os.path.join(d, "committed"))
+        diff, work, merged = (os.path.join(d, x) for x in ("diff", "work", "merged"))
+
+        def options(lowers: list[str], upper: str, workdir: str) -> str:
+            if readonly:
+                return f"{self._opt_prefix}lowerdir={upper}:{':'.join(lowers)}"
+            return f"{self._opt_prefix}lowerdir={':'.join(lowers)},upperdir={upper},workdir={workdir}"
+
+        data = options([os.path.join(self.home, l) for l in links], diff, work)
+        if len(data) < os.sysconf("SC_PAGESIZE"):
+            mnt.mount("overlay", merged, "overlay", 0, data)
+            return
+        rel = options(links, f"{layer_id}/diff", f"{layer_id}/work")
+        if len(rel) >= os.sysconf("SC_PAGESIZE"):
+            raise InvalidParameter(f"cannot mount layer, mount label too large {len(rel)}")
+        mnt.mount_in_dir(self.home, "overlay", f"{layer_id}/merged", "overlay", rel)
+
+    def put(self, layer_id: str) -> None:
+        d = self._dir(layer_id)
+        if not self._lower(layer_id):
+            return
+        merged = os.path.join(d, "merged")
+        with self._lock:
+            count = self._mounts.get(layer_id, 0)
+            if count > 1:
+                self._mounts[layer_id] = count - 1
+                return
+            self._mounts.pop(layer_id, None)
+            mnt.unmount(merged)
+            try:
+                os.rmdir(merged)
+            except OSError:
+                pass
+
+    def mounted(self, layer_id: str) -> int:
+        with self._lock:
+            return self._mounts.get(layer_id, 0)
+
+    def cleanup(self) -> None:
+        with self._lock:
+            for mp in mnt.mounts_under(self.home):
+                mnt.unmount(mp)
+            self._mounts.clear()
+
+    # --- content ---
+
+    def apply_diff(
+        self, layer_id: str, parent: str | None, stream: object, recorder: Recorder | None = None
+    ) -> ApplyResult:
+        self._require(layer_id)
+        return apply_layer(self.data_dir(layer_id), stream, whiteouts=OVERLAY, recorder=recorder)
+
+    def diff(self, layer_id: str) -> Iterator[bytes]:
+        self._require(layer_id)
+        return tar_directory(self.data_dir(layer_id), overlay_whiteouts=True)
+
+    def changes(self, layer_id: str) -> list[Change]:
+        self._require(layer_id)
+        return overlay_changes(self.data_dir(layer_id), self.lower_dirs(layer_id))
+
+    def diff_size(self, layer_id: str) -> int:
+        self._require(layer_id)
+        return directory_size(self.data_dir(layer_id))
+
+    def status(self) -> list[list[str]]:
+        return [
+            ["Backing Filesystem", self._backing],
+            ["Supports d_type", "true" if self._d_type else "false"],
+            ["Using metacopy", "false"],
+            ["Native Overlay Diff", "true"],
+            ["userxattr", "false"],
+        ]
