@@ -1,0 +1,934 @@
+"""Volumes: the ``local`` driver, volume records, references, mounts and copy-up.
+
+Data lives at ``<data-root>/volumes/<name>/_data`` (the Mountpoint); metadata (driver,
+labels, options, creation time) and container references live in SQLite. Behaviour and
+error texts follow moby's ``volume/service`` and ``volume/local`` (Docker 28).
+
+Safety rules:
+- every create/remove/mount/unmount of a name runs under that name's lock, so a removal racing
+  a mount either sees the mount (and refuses) or wins (and the mount then finds no volume);
+- a volume referenced by a container, or mounted, is never removed (``force`` only makes a
+  missing volume a success, as in Docker);
+- removal never crosses a mount point inside the volume directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import stat
+import threading
+import time
+from collections import Counter
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+from berth.engine.mounts import (ANONYMOUS_LABEL, DEFAULT_VOLUME_DRIVER, ORIGIN_BINDS,
+                                 ORIGIN_CONFIG_VOLUMES, ORIGIN_MOUNTS, ORIGIN_VOLUMES_FROM,
+                                 MountPlan, go_quote, volume_name_error)
+from berth.engine.store import register_schema
+from berth.errors import BerthError, Conflict, InvalidParameter, NotFound, SystemError_
+
+register_schema("""
+CREATE TABLE IF NOT EXISTS volumes (
+    name       TEXT PRIMARY KEY,
+    driver     TEXT NOT NULL,
+    created_ns INTEGER NOT NULL,
+    labels     TEXT,      -- JSON object, or NULL when the client sent none
+    options    TEXT       -- JSON object (driver options), or NULL
+);
+CREATE TABLE IF NOT EXISTS volume_refs (
+    name         TEXT NOT NULL REFERENCES volumes(name) ON DELETE CASCADE,
+    container_id TEXT NOT NULL,
+    PRIMARY KEY (name, container_id)
+);
+""")
+
+DATA_DIR = "_data"
+SCOPE = "local"
+KNOWN_DRIVERS = (DEFAULT_VOLUME_DRIVER,)
+
+
+# -- per-name locks -------------------------------------------------------------------------
+class NameLocks:
+    """One lock per volume name, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}
+
+    @contextlib.contextmanager
+    def hold(self, name: str) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(name, (threading.Lock(), 0))
+            self._locks[name] = (lock, users + 1)
+        lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+            with self._guard:
+                lock, users = self._locks[name]
+                if users == 1:
+                    del self._locks[name]
+                else:
+                    self._locks[name] = (lock, users - 1)
+
+
+# -- local driver options -------------------------------------------------------------------
+_LOCAL_OPTIONS = ("type", "o", "device", "size")
+_REQUIRED_WITH = (("device", ("type",)), ("type", ("device",)), ("o", ("device", "type")))
+_SIZE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")
+
+
+def ram_in_bytes(text: str) -> int:
+    """go-units RAMInBytes: "64m", "1.5GiB", "100" (binary multiples)."""
+    match = _SIZE.match(text)
+    if not match:
+        raise InvalidParameter(f"invalid size: '{text}'")
+    number = float(match.group(1))
+    suffix = match.group(2)
+    power = "kmgtp".index(suffix.lower()) + 1 if suffix else 0
+    return int(number * (1024 ** power))
+
+
+def validate_local_options(options: Mapping[str, str] | None) -> None:
+    """The local driver's validateOpts (Docker 28 wording)."""
+    if not options:
+        return
+    for key in options:
+        if key not in _LOCAL_OPTIONS:
+            raise InvalidParameter(f"invalid option: {go_quote(key)}")
+    if options.get("type") == "cifs" and options.get("device"):
+        from urllib.parse import urlsplit
+        try:
+            port = urlsplit(options["device"]).port
+        except ValueError as exc:
+            raise InvalidParameter(f"error parsing mount device url: {exc}") from None
+        if port is not None:
+            raise InvalidParameter("port not allowed in CIFS device URL, include 'port' in 'o='")
+    if "size" in options and ram_in_bytes(options["size"]) > 0:
+        raise InvalidParameter("quota size requested but no quota support")
+    for key, required in _REQUIRED_WITH:
+        if key in options:
+            for other in required:
+                if other not in options:
+                    raise InvalidParameter(f"missing required option: {go_quote(other)}")
+
+
+def needs_mount(options: Mapping[str, str] | None) -> bool:
+    if not options:
+        return False
+    return bool(options.get("device") or options.get("type"))
+
+
+# mount(2) flags by option word: (clear?, bits), as moby/sys/mount parses ``o=``.
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_SYNCHRONOUS = 1, 2, 4, 8, 16
+MS_REMOUNT, MS_MANDLOCK, MS_DIRSYNC, MS_NOATIME, MS_NODIRATIME = 32, 64, 128, 1024, 2048
+MS_BIND, MS_REC, MS_SILENT = 4096, 16384, 32768
+MS_UNBINDABLE, MS_PRIVATE, MS_SLAVE, MS_SHARED = 1 << 17, 1 << 18, 1 << 19, 1 << 20
+MS_RELATIME, MS_STRICTATIME = 1 << 21, 1 << 24
+_PROPAGATION_BITS = MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE
+_MOUNT_FLAGS = {
+    "ro": (False, MS_RDONLY), "rw": (True, MS_RDONLY),
+    "suid": (True, MS_NOSUID), "nosuid": (False, MS_NOSUID),
+    "dev": (True, MS_NODEV), "nodev": (False, MS_NODEV),
+    "exec": (True, MS_NOEXEC), "noexec": (False, MS_NOEXEC),
+    "sync": (False, MS_SYNCHRONOUS), "async": (True, MS_SYNCHRONOUS),
+    "dirsync": (False, MS_DIRSYNC), "remount": (False, MS_REMOUNT),
+    "mand": (False, MS_MANDLOCK), "nomand": (True, MS_MANDLOCK),
+    "atime": (True, MS_NOATIME), "noatime": (False, MS_NOATIME),
+    "diratime": (True, MS_NODIRATIME), "nodiratime": (False, MS_NODIRATIME),
+    "bind": (False, MS_BIND), "rbind": (False, MS_BIND | MS_REC),
+    "unbindable": (False, MS_UNBINDABLE), "runbindable": (False, MS_UNBINDABLE | MS_REC),
+    "private": (False, MS_PRIVATE), "rprivate": (False, MS_PRIVATE | MS_REC),
+    "shared": (False, MS_SHARED), "rshared": (False, MS_SHARED | MS_REC),
+    "slave": (False, MS_SLAVE), "rslave": (False, MS_SLAVE | MS_REC),
+    "relatime": (False, MS_RELATIME), "norelatime": (True, MS_RELATIME),
+    "strictatime": (False, MS_STRICTATIME), "nostrictatime": (True, MS_STRICTATIME),
+}
+
+
+def parse_mount_options(text: str) -> tuple[int, str]:
+    """``o=`` -> (mount flags, data for the filesystem)."""
+    flags, data = 0, []
+    for word in text.split(","):
+        if word in _MOUNT_FLAGS:
+            clear, bits = _MOUNT_FLAGS[word]
+            flags = flags & ~bits if clear else flags | bits
+        elif word:
+            data.append(word)
+    return flags, ",".join(data)
+
+
+def _resolve_address(options: Mapping[str, str], data: str) -> str:
+    """nfs/cifs ``addr=<hostname>`` -> an IP, as Docker does before mounting."""
+    if options.get("type") not in ("nfs", "cifs"):
+        return data
+    words = data.split(",")
+    for i, word in enumerate(words):
+        if word.startswith("addr="):
+            host = word[5:]
+            try:
+                socket.inet_aton(host)
+            except OSError:
+                try:
+                    words[i] = "addr=" + socket.gethostbyname(host)
+                except OSError as exc:
+                    raise SystemError_("error resolving passed in network volume address: "
+                                       f"{exc}") from None
+    return ",".join(words)
+
+
+def mount_local(options: Mapping[str, str], target: str) -> None:
+    """Mount a local volume with options on its _data directory (moby/sys/mount semantics:
+    the main mount, then propagation, then a read-only remount for ro binds)."""
+    from berth.storage.drivers.mount import mount as sys_mount
+
+    device = options.get("device") or ""
+    if not device:
+        raise SystemError_("missing device in volume options")
+    fstype = options.get("type") or ""
+    flags, data = parse_mount_options(options.get("o") or "")
+    data = _resolve_address(options, data)
+    main_flags = flags & ~_PROPAGATION_BITS
+
+    def call(source: str, fs: str, bits: int, extra: str) -> None:
+        try:
+            sys_mount(source, target, fs, bits, extra)
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            text = f"mount {source}:{target}, flags: {bits:#x}"
+            if extra:
+                text += f", data: {extra}"
+            text += f": {reason[:1].lower()}{reason[1:]}"
+            password = _option_value(options.get("o") or "", "password")
+            if password:
+                text = text.replace("password=" + password, "password=********")
+            raise SystemError_(f"failed to mount local volume: {text}") from None
+
+    if not main_flags & MS_REMOUNT or data:
+        call(device, fstype, main_flags, data)
+    if flags & _PROPAGATION_BITS:
+        call("", "", flags & (_PROPAGATION_BITS | MS_REC | MS_SILENT), "")
+    if main_flags & (MS_BIND | MS_RDONLY) == MS_BIND | MS_RDONLY:
+        call("", "", main_flags | MS_REMOUNT, "")
+
+
+def _option_value(text: str, key: str) -> str:
+    for word in text.split(","):
+        if word.startswith(key + "="):
+            return word[len(key) + 1:]
+    return ""
+
+
+def unmount_local(target: str) -> None:
+    from berth.storage.drivers.mount import is_mountpoint, unmount
+
+    try:
+        unmount(target, detach=False)
+    except OSError as exc:
+        if is_mountpoint(target):
+            raise SystemError_(str(exc)) from None
+
+
+# -- sizes, times ---------------------------------------------------------------------------
+def directory_size(path: str) -> int:
+    """Apparent size of the files under ``path``, hard links counted once (moby's
+    directory.Size). Symlinks are not followed."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for root, dirs, files in os.walk(path):
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+            try:
+                st = os.lstat(os.path.join(root, name))
+            except FileNotFoundError:
+                continue
+            if stat.S_ISDIR(st.st_mode) or st.st_size == 0:
+                continue
+            key = (st.st_dev, st.st_ino)
+            if key in seen:
+                continue
+            seen.add(key)
+            total += st.st_size
+    return total
+
+
+def rfc3339_local(ns: int) -> str:
+    """Go's time.Unix(...).Format(time.RFC3339): seconds, local offset, "Z" when zero."""
+    moment = datetime.fromtimestamp(ns // 1_000_000_000).astimezone()
+    text = moment.isoformat(timespec="seconds")
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+# -- copy-up --------------------------------------------------------------------------------
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def copy_up(rootfs: str, destination: str, volume_path: str) -> bool:
+    """Fill an empty volume from the image directory at ``destination`` in ``rootfs``:
+    content, ownership, modes, times, xattrs, hard links; symlinks copied as links.
+
+    The source is resolved inside the rootfs as the container would see it (symlinks never
+    leave it) and walked with directory fds and O_NOFOLLOW only. Returns whether it copied:
+    nothing is copied into a non-empty volume or from a missing or non-directory path."""
+    from berth.storage.fsroot import RootFS, proc_fd_path
+
+    if os.listdir(volume_path):
+        return False
+    with RootFS(rootfs) as root:
+        try:
+            resolved = root.resolve(destination)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        with resolved:
+            if not stat.S_ISDIR(os.fstat(resolved.fd).st_mode):
+                return False
+            # The /proc magic link is the resolved inode itself: following it is safe.
+            src = os.open(proc_fd_path(resolved.fd), _DIR_FLAGS & ~os.O_NOFOLLOW)
+    try:
+        dst = os.open(volume_path, _DIR_FLAGS)
+        try:
+            _copy_dir(src, dst, dst, "", {})
+            _copy_metadata(src, dst, os.fstat(src))
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)
+    return True
+
+
+def _copy_dir(src: int, dst: int, dst_root: int, rel: str,
+              links: dict[tuple[int, int], str]) -> None:
+    for name in sorted(os.listdir(src)):
+        st = os.stat(name, dir_fd=src, follow_symlinks=False)
+        mode = st.st_mode
+        path = f"{rel}/{name}" if rel else name
+        if stat.S_ISDIR(mode):
+            os.mkdir(name, 0o700, dir_fd=dst)
+            child_src = os.open(name, _DIR_FLAGS, dir_fd=src)
+            try:
+                child_dst = os.open(name, _DIR_FLAGS, dir_fd=dst)
+                try:
+                    _copy_dir(child_src, child_dst, dst_root, path, links)
+                    _copy_metadata(child_src, child_dst, st)
+                finally:
+                    os.close(child_dst)
+            finally:
+                os.close(child_src)
+            continue
+        key = (st.st_dev, st.st_ino)
+        if st.st_nlink > 1 and key in links:
+            os.link(links[key], name, src_dir_fd=dst_root, dst_dir_fd=dst, follow_symlinks=False)
+            continue
+        if stat.S_ISREG(mode):
+            _copy_file(src, dst, name, st)
+        elif stat.S_ISLNK(mode):
+            os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
+            os.chown(name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)
+            os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst, follow_symlinks=False)
+        elif stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            os.mknod(name, mode, st.st_rdev, dir_fd=dst)
+            os.chown(name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)
+            os.chmod(name, stat.S_IMODE(mode), dir_fd=dst)
+            os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst, follow_symlinks=False)
+        else:
+            continue  # sockets are not copied
+        if st.st_nlink > 1:
+            links[key] = path
+
+
+def _copy_file(src_dir: int, dst_dir: int, name: str, st: os.stat_result) -> None:
+    src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src_dir)
+    try:
+        dst = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                      0o600, dir_fd=dst_dir)
+        try:
+            while True:
+                chunk = os.read(src, 1 << 20)
+                if not chunk:
+                    break
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(dst, view):]
+            _copy_metadata(src, dst, st)
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)
+
+
+def _copy_metadata(src: int, dst: int, st: os.stat_result) -> None:
+    """Owner before mode (chown clears set-id bits), xattrs, then times."""
+    os.fchown(dst, st.st_uid, st.st_gid)
+    os.fchmod(dst, stat.S_IMODE(st.st_mode))
+    try:
+        for key in os.listxattr(src):
+            with contextlib.suppress(OSError):
+                os.setxattr(dst, key, os.getxattr(src, key))
+    except OSError:
+        pass  # filesystems without xattrs
+    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def resolve_subpath(volume_path: str, subpath: str) -> str:
+    """The host path of ``subpath`` inside a volume, symlinks resolved within the volume."""
+    from berth.storage.fsroot import RootFS
+
+    with RootFS(volume_path) as root:
+        try:
+            real = root.realpath(subpath)
+        except OSError as exc:
+            joined = os.path.join(volume_path, subpath)
+            raise InvalidParameter(f"cannot access path {joined}: "
+                                   f"{os.strerror(exc.errno or errno.ENOENT).lower()}") from None
+    return os.path.join(volume_path, real.lstrip("/")) if real != "/" else volume_path
+
+
+# -- the service ----------------------------------------------------------------------------
+class VolumeService:
+    """The engine's volumes. Thread-safe; blocking calls (remove, prune, mount, copy-up) are
+    meant to run in worker threads."""
+
+    def __init__(self, engine: Any):
+        self.store = engine.store
+        self.events = engine.events
+        self.data_root = engine.data_root
+        self.root = os.path.join(self.data_root, "volumes")
+        self._locks = NameLocks()
+        self._active: dict[str, Counter[str]] = {}   # name -> mount refs (in memory)
+        self._mounted: set[str] = set()               # names whose options are mounted
+        self._prune_running = threading.Lock()
+        os.makedirs(self.root, mode=0o701, exist_ok=True)
+        self._reconcile()
+
+    # -- paths and records ----------------------------------------------------------------
+    def mountpoint(self, name: str) -> str:
+        return os.path.join(self.root, name, DATA_DIR)
+
+    def _row(self, name: str) -> dict[str, Any] | None:
+        rows = self.store.query("SELECT * FROM volumes WHERE name = ?", (name,))
+        if not rows:
+            return None
+        row = rows[0]
+        return {"name": row["name"], "driver": row["driver"], "created_ns": row["created_ns"],
+                "labels": json.loads(row["labels"]) if row["labels"] is not None else None,
+                "options": json.loads(row["options"]) if row["options"] is not None else None}
+
+    def _rows(self) -> list[dict[str, Any]]:
+        names = [r["name"] for r in self.store.query("SELECT name FROM volumes ORDER BY name")]
+        return [row for row in map(self._row, names) if row is not None]
+
+    def _require(self, name: str) -> dict[str, Any]:
+        row = self._row(name)
+        if row is None:
+            raise NotFound(f"get {name}: no such volume")
+        return row
+
+    def _to_api(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        return {"CreatedAt": rfc3339_local(row["created_ns"]), "Driver": row["driver"],
+                "Labels": row["labels"], "Mountpoint": self.mountpoint(row["name"]),
+                "Name": row["name"], "Options": row["options"], "Scope": SCOPE}
+
+    def _reconcile(self) -> None:
+        """Startup: adopt volume directories the database lacks (as Docker's local driver
+        lists what is on disk), drop records whose directory is gone unless a container
+        still refers to them, and notice option volumes that are still mounted."""
+        from berth.storage.drivers.mount import is_mountpoint
+
+        on_disk = {entry.name for entry in os.scandir(self.root)
+                   if entry.is_dir(follow_symlinks=False)
+                   and os.path.isdir(os.path.join(entry.path, DATA_DIR))}
+        known = {row["name"]: row for row in self._rows()}
+        with self.store.transaction() as db:
+            for name in sorted(on_disk - set(known)):
+                created = os.stat(os.path.join(self.root, name)).st_ctime_ns
+                db.execute("INSERT INTO volumes (name, driver, created_ns) VALUES (?, ?, ?)",
+                           (name, DEFAULT_VOLUME_DRIVER, created))
+            for name in sorted(set(known) - on_disk):
+                if db.execute("SELECT 1 FROM volume_refs WHERE name = ?", (name,)).fetchone():
+                    os.makedirs(self.mountpoint(name), mode=0o755, exist_ok=True)
+                else:
+                    db.execute("DELETE FROM volumes WHERE name = ?", (name,))
+        for name, row in known.items():
+            if name in on_disk and needs_mount(row["options"]) and is_mountpoint(self.mountpoint(name)):
+                self._mounted.add(name)
+
+    # -- create / get / list ---------------------------------------------------------------
+    def create(self, name: str | None = None, driver: str | None = None,
+               driver_opts: Mapping[str, str] | None = None,
+               labels: Mapping[str, str] | None = None, *, anonymous: bool = False,
+               reference: str | None = None) -> dict[str, Any]:
+        """``docker volume create``. No name (or ``anonymous``): the anonymous label, and a
+        generated name if none is given (as Docker >= 23). An existing name is returned as
+        is. ``reference`` (a container id) is added atomically, protecting it from removal."""
+        labels = dict(labels) if labels is not None else None
+        if not name or anonymous:
+            name = name or secrets.token_hex(32)
+            labels = dict(labels or {})
+            labels[ANONYMOUS_LABEL] = ""
+        driver = driver or ""
+        with self._locks.hold(name):
+            row = self._row(name)
+            if driver and driver not in KNOWN_DRIVERS:
+                raise NotFound(f"create {name}: error looking up volume plugin {driver}: "
+                               f"plugin {go_quote(driver)} not found")
+            if row is not None:
+                if driver and row["driver"] != driver:
+                    raise Conflict(f"create {name}: driver '{row['driver']}' already has volume "
+                                   f"'{name}': volume name must be unique")
+                if reference:
+                    self._add_ref(name, reference)
+                return self._to_api(row)
+            error = volume_name_error(name)
+            if error:
+                raise InvalidParameter(f"create {name}: {error}")
+            options = dict(driver_opts) if driver_opts is not None else None
+            try:
+                validate_local_options(options)
+            except BerthError as exc:
+                raise type(exc)(f"create {name}: {exc.message}") from None
+            row = {"name": name, "driver": DEFAULT_VOLUME_DRIVER, "created_ns": time.time_ns(),
+                   "labels": labels, "options": options}
+            self._make_dirs(name)
+            try:
+                with self.store.transaction() as db:
+                    db.execute("INSERT INTO volumes (name, driver, created_ns, labels, options) "
+                               "VALUES (?, ?, ?, ?, ?)",
+                               (name, row["driver"], row["created_ns"],
+                                None if labels is None else json.dumps(labels),
+                                None if options is None else json.dumps(options)))
+                    if reference:
+                        db.execute("INSERT OR IGNORE INTO volume_refs VALUES (?, ?)",
+                                   (name, reference))
+            except BaseException:
+                shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
+                raise
+        self.events.publish("volume", "create", name, {"driver": row["driver"]})
+        return self._to_api(row)
+
+    def _make_dirs(self, name: str) -> None:
+        base = os.path.join(self.root, name)
+        try:
+            os.makedirs(base, mode=0o701, exist_ok=True)
+            os.chmod(base, 0o701)
+            os.makedirs(self.mountpoint(name), mode=0o755, exist_ok=True)
+            os.chmod(self.mountpoint(name), 0o755)
+        except OSError as exc:
+            raise SystemError_(f"create {name}: error while creating volume path "
+                               f"'{base}': {exc.strerror}") from None
+
+    def get(self, name: str) -> dict[str, Any]:
+        return self._to_api(self._require(name))
+
+    def exists(self, name: str) -> bool:
+        return self._row(name) is not None
+
+    def list_volumes(self, filters: Mapping[str, Sequence[str]] | None = None
+                     ) -> tuple[list[dict[str, Any]], list[str]]:
+        """``GET /volumes``: (volumes, warnings). Filters dangling, name, driver, label."""
+        filters = {k: list(v) for k, v in (filters or {}).items()}
+        _check_filter_keys(filters, ("dangling", "name", "driver", "label"))
+        dangling = _bool_filter(filters, "dangling")
+        referenced = self._referenced_names()
+        out = []
+        for row in self._rows():
+            if "driver" in filters and filters["driver"] and row["driver"] not in filters["driver"]:
+                continue
+            if "name" in filters and not _name_matches(filters["name"], row["name"]):
+                continue
+            if not _labels_match(filters, row["labels"]):
+                continue
+            if dangling is not None and (row["name"] in referenced) == dangling:
+                continue
+            out.append(self._to_api(row))
+        return out, []
+
+    # -- references ------------------------------------------------------------------------
+    def add_reference(self, name: str, container_id: str) -> None:
+        """Mark ``name`` used by ``container_id`` (persisted); NotFound if it does not exist."""
+        with self._locks.hold(name):
+            self._require(name)
+            self._add_ref(name, container_id)
+
+    def _add_ref(self, name: str, container_id: str) -> None:
+        with self.store.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO volume_refs VALUES (?, ?)", (name, container_id))
+
+    def remove_reference(self, name: str, container_id: str) -> None:
+        """Docker's Release: the container no longer uses the volume (missing is fine)."""
+        with self._locks.hold(name):
+            with self.store.transaction() as db:
+                db.execute("DELETE FROM volume_refs WHERE name = ? AND container_id = ?",
+                           (name, container_id))
+
+    def in_use(self, name: str) -> list[str]:
+        """Ids of the containers referencing ``name``."""
+        rows = self.store.query("SELECT container_id FROM volume_refs WHERE name = ? "
+                                "ORDER BY container_id", (name,))
+        return [r["container_id"] for r in rows]
+
+    def _referenced_names(self) -> set[str]:
+        return {r["name"] for r in self.store.query("SELECT DISTINCT name FROM volume_refs")}
+
+    # -- remove / prune --------------------------------------------------------------------
+    def remove(self, name: str, force: bool = False) -> None:
+        """``docker volume rm``. In use -> 409 (``force`` does not override that); missing
+        -> 404 unless ``force``."""
+        with self._locks.hold(name):
+            row = self._row(name)
+            if row is None:
+                if force:
+                    return
+                raise NotFound(f"get {name}: no such volume")
+            refs = self.in_use(name)
+            if refs:
+                raise Conflict(f"remove {name}: volume is in use - [{', '.join(refs)}]")
+            if sum(self._active.get(name, Counter()).values()) > 0:
+                raise SystemError_(f"remove {name}: volume has active mounts")
+            self._delete_data(name, row)
+            with self.store.transaction() as db:
+                db.execute("DELETE FROM volumes WHERE name = ?", (name,))
+            self._active.pop(name, None)
+        self.events.publish("volume", "destroy", name, {"driver": row["driver"]})
+
+    def _delete_data(self, name: str, row: Mapping[str, Any]) -> None:
+        from berth.storage.drivers.mount import mounts_under
+
+        base = os.path.join(self.root, name)
+        data = self.mountpoint(name)
+        if name in self._mounted or (needs_mount(row["options"]) and mounts_under(data)):
+            unmount_local(data)
+            self._mounted.discard(name)
+        leftover = mounts_under(base)
+        if leftover:
+            raise SystemError_(f"remove {name}: volume path is still mounted: {leftover[0]}")
+        real = os.path.realpath(data) if os.path.lexists(data) else base
+        if not (real.startswith(self.root + os.sep) and real != self.root):
+            raise SystemError_(f"remove {name}: unable to remove a directory outside of the "
+                               f"local volume root {self.root}: {real}")
+        try:
+            shutil.rmtree(base)  # fd-based: never follows symlinks out of the volume
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise SystemError_(f"remove {name}: error removing volume path '{base}': "
+                               f"{exc.strerror}") from None
+
+    def prune(self, filters: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
+        """``POST /volumes/prune``: unused local volumes without driver options; only
+        anonymous ones unless the ``all`` filter is true (Docker >= 23)."""
+        wanted: dict[str, list[str]] = {k: list(v) for k, v in (filters or {}).items()}
+        if not self._prune_running.acquire(blocking=False):
+            raise Conflict("a prune operation is already running")
+        try:
+            _check_filter_keys(wanted, ("label", "label!", "all"))
+            if not _prune_all(wanted.get("all")):
+                wanted.setdefault("label", []).append(ANONYMOUS_LABEL)
+            referenced = self._referenced_names()
+            deleted, reclaimed = [], 0
+            for row in self._rows():
+                if row["driver"] != DEFAULT_VOLUME_DRIVER or row["name"] in referenced:
+                    continue
+                if row["options"] or not _labels_match(wanted, row["labels"]):
+                    continue
+                size = directory_size(self.mountpoint(row["name"]))
+                try:
+                    self.remove(row["name"])
+                except BerthError:
+                    continue  # became used meanwhile, or failed: keep going like Docker
+                deleted.append(row["name"])
+                reclaimed += size
+        finally:
+            self._prune_running.release()
+        self.events.publish("volume", "prune", "", {"reclaimed": str(reclaimed)})
+        return {"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed}
+
+    # -- mount / unmount -------------------------------------------------------------------
+    def mount(self, name: str, ref: str, *, destination: str = "", read_write: bool = True,
+              propagation: str = "", event: bool = True) -> str:
+        """Make the volume's data available and count the use; returns the host path.
+        Volumes with driver options (type/device) are mounted on first use. ``ref`` is the
+        container id (one count per call: pair every mount with an unmount)."""
+        with self._locks.hold(name):
+            row = self._require(name)
+            path = self.mountpoint(name)
+            if needs_mount(row["options"]) and name not in self._mounted:
+                try:
+                    mount_local(row["options"], path)
+                except SystemError_ as exc:
+                    raise SystemError_(f"error while mounting volume '{path}': "
+                                       f"{exc.message}") from None
+                self._mounted.add(name)
+            self._active.setdefault(name, Counter())[ref] += 1
+        if event:
+            self.events.publish("volume", "mount", name, {
+                "driver": row["driver"], "container": ref, "destination": destination,
+                "read/write": str(bool(read_write)).lower(), "propagation": propagation})
+        return path
+
+    def restore_mount(self, name: str, ref: str) -> None:
+        """Live-restore: a running container already uses the volume; count it again."""
+        with self._locks.hold(name):
+            row = self._require(name)
+            if needs_mount(row["options"]):
+                self._mounted.add(name)
+            self._active.setdefault(name, Counter())[ref] += 1
+
+    def unmount(self, name: str, ref: str, *, event: bool = True) -> None:
+        """Drop one use; the last one unmounts an option volume. Unknown volume: no-op."""
+        with self._locks.hold(name):
+            row = self._row(name)
+            if row is None:
+                return
+            uses = self._active.get(name, Counter())
+            if uses[ref] <= 0:
+                uses.pop(ref, None)
+                return  # never mounted for this ref: nothing to undo (Docker logs and goes on)
+            uses[ref] -= 1
+            if uses[ref] == 0:
+                del uses[ref]
+            if not uses:
+                self._active.pop(name, None)
+                if name in self._mounted:
+                    unmount_local(self.mountpoint(name))
+                    self._mounted.discard(name)
+        if event:
+            self.events.publish("volume", "unmount", name,
+                                {"driver": row["driver"], "container": ref})
+
+    def active_mounts(self, name: str) -> int:
+        return sum(self._active.get(name, Counter()).values())
+
+    # -- sizes (system df) -----------------------------------------------------------------
+    def size(self, name: str) -> int:
+        self._require(name)
+        return directory_size(self.mountpoint(name))
+
+    def usage(self) -> list[dict[str, Any]]:
+        """``docker system df -v``: local volumes without driver options, with UsageData."""
+        counts = Counter(r["name"] for r in self.store.query("SELECT name FROM volume_refs"))
+        out = []
+        for row in self._rows():
+            if row["driver"] != DEFAULT_VOLUME_DRIVER or row["options"]:
+                continue
+            try:
+                size = directory_size(self.mountpoint(row["name"]))
+            except OSError:
+                size = -1
+            volume = self._to_api(row)
+            volume["UsageData"] = {"Size": size, "RefCount": counts[row["name"]]}
+            out.append(volume)
+        return out
+
+    # -- container glue: plans from berth.engine.mounts ------------------------------------
+    def attach(self, container_id: str, plans: Sequence[MountPlan], *,
+               rootfs: str | None = None) -> list[MountPlan]:
+        """At container create: create (or find) every volume the plans use, reference it
+        for ``container_id`` and fill in name/source/driver. All or nothing: on error the
+        references are dropped and anonymous volumes made here are removed. With ``rootfs``,
+        a VOLUME over an existing file is refused as Docker does."""
+        done: list[MountPlan] = []
+        created: list[str] = []
+        try:
+            for plan in plans:
+                if plan.type != "volume":
+                    done.append(replace(plan))
+                    continue
+                if plan.origin == ORIGIN_CONFIG_VOLUMES and rootfs:
+                    _refuse_file_target(rootfs, plan.destination)
+                if plan.origin == ORIGIN_VOLUMES_FROM:
+                    self.add_reference(plan.name, container_id)
+                    row = self._require(plan.name)
+                    done.append(replace(plan, source=self.mountpoint(plan.name),
+                                        driver=row["driver"]))
+                    continue
+                fresh = not plan.name or not self.exists(plan.name)
+                volume = self.create(plan.name or None, plan.driver or None,
+                                     plan.driver_options, plan.labels, reference=container_id)
+                if fresh and plan.anonymous:
+                    created.append(volume["Name"])
+                mode = plan.mode
+                if not mode and volume["Driver"] == DEFAULT_VOLUME_DRIVER \
+                        and plan.origin in (ORIGIN_BINDS, ORIGIN_MOUNTS):
+                    mode = "z"  # moby setBindModeIfNull
+                done.append(replace(plan, name=volume["Name"], source=volume["Mountpoint"],
+                                    driver=volume["Driver"], mode=mode))
+        except BaseException:
+            self.detach(container_id, done)
+            for name in created:
+                with contextlib.suppress(BerthError):
+                    self.remove(name)
+            raise
+        return done
+
+    def detach(self, container_id: str, plans: Iterable[MountPlan], *,
+               remove_anonymous: bool = False) -> list[str]:
+        """At container removal: drop the references; with ``remove_anonymous`` (docker
+        rm -v) also remove volumes the user never named, unless still in use elsewhere.
+        Returns error texts (Docker joins them under "Error removing volumes:")."""
+        errors = []
+        for plan in plans:
+            if plan.type != "volume" or not plan.name:
+                continue
+            self.remove_reference(plan.name, container_id)
+            if remove_anonymous and plan.anonymous:
+                try:
+                    self.remove(plan.name)
+                except Conflict:
+                    pass  # another container still uses it: not an error
+                except NotFound:
+                    pass
+                except BerthError as exc:
+                    errors.append(exc.message)
+        return errors
+
+    def mount_plans(self, container_id: str, plans: Sequence[MountPlan]) -> list[MountPlan]:
+        """At container start: mount the volumes (events ``mount``), create missing ``-v``
+        bind sources, resolve volume subpaths. Returns copies whose ``source`` is the host
+        path to bind (feed them to ``mounts.oci_mounts``). All or nothing."""
+        out: list[MountPlan] = []
+        mounted: list[MountPlan] = []
+        try:
+            for plan in plans:
+                if plan.type == "volume" and plan.name:
+                    path = self.mount(plan.name, container_id, destination=plan.destination,
+                                      read_write=plan.rw, propagation=plan.propagation)
+                    mounted.append(plan)
+                    if plan.subpath:
+                        path = resolve_subpath(path, plan.subpath)
+                    out.append(replace(plan, source=path))
+                    continue
+                if plan.type == "bind" and plan.create_source:
+                    _make_bind_source(plan.source)
+                out.append(replace(plan))
+        except BaseException:
+            self.unmount_plans(container_id, mounted)
+            raise
+        return out
+
+    def unmount_plans(self, container_id: str, plans: Iterable[MountPlan]) -> None:
+        """At container stop: undo ``mount_plans`` (events ``unmount``)."""
+        for plan in plans:
+            if plan.type == "volume" and plan.name:
+                self.unmount(plan.name, container_id)
+
+    def populate(self, container_id: str, plans: Iterable[MountPlan], rootfs: str) -> None:
+        """At container create, with the rootfs mounted: copy-up the image content under
+        each volume destination into the volume if the volume is empty (not with nocopy)."""
+        for plan in plans:
+            if plan.type != "volume" or not plan.name or not plan.copy_data:
+                continue
+            path = self.mount(plan.name, container_id, event=False)
+            try:
+                target = resolve_subpath(path, plan.subpath) if plan.subpath else path
+                copy_up(rootfs, plan.destination, target)
+            finally:
+                self.unmount(plan.name, container_id, event=False)
+
+
+# -- helpers for the service ----------------------------------------------------------------
+def _refuse_file_target(rootfs: str, destination: str) -> None:
+    from berth.storage.fsroot import RootFS
+
+    with RootFS(rootfs) as root:
+        try:
+            with root.resolve(destination) as resolved:
+                is_dir = stat.S_ISDIR(os.fstat(resolved.fd).st_mode)
+                real = "/" + resolved.relpath
+        except (FileNotFoundError, NotADirectoryError):
+            return
+    if not is_dir:
+        raise InvalidParameter("cannot mount volume over existing file, file exists "
+                               f"{os.path.join(rootfs, real.lstrip('/'))}")
+
+
+def _make_bind_source(path: str) -> None:
+    """``-v /missing:/x`` creates /missing as a directory (a file source is left alone)."""
+    try:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+    except FileExistsError:
+        pass
+    except NotADirectoryError:
+        pass
+    except OSError as exc:
+        raise SystemError_(f"error while creating mount source path '{path}': "
+                           f"mkdir {path}: {exc.strerror.lower() if exc.strerror else exc}") from None
+
+
+def _check_filter_keys(filters: Mapping[str, Sequence[str]], accepted: Sequence[str]) -> None:
+    for key in filters:
+        if key not in accepted:
+            raise InvalidParameter(f"invalid filter '{key}'")
+
+
+def _bool_filter(filters: Mapping[str, Sequence[str]], key: str) -> bool | None:
+    """filters.GetBoolOrDefault."""
+    if key not in filters:
+        return None
+    values = set(filters[key])
+    if not values:
+        raise InvalidParameter(f"invalid filter '{key}'")
+    is_true = bool(values & {"1", "true"})
+    is_false = bool(values & {"0", "false"})
+    if is_true == is_false:
+        raise InvalidParameter(f"invalid filter '{key}=[{' '.join(filters[key])}]'")
+    return is_true
+
+
+def _prune_all(values: Sequence[str] | None) -> bool:
+    if not values:
+        return False
+    if len(values) > 1:
+        raise InvalidParameter(f"invalid filter 'all=[{' '.join(values)}]': "
+                               "only one value is expected")
+    value = values[0]
+    if value in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if value in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    raise InvalidParameter(f"invalid filter 'all': strconv.ParseBool: parsing "
+                           f"{go_quote(value)}: invalid syntax")
+
+
+def _name_matches(patterns: Sequence[str], name: str) -> bool:
+    """filters.Match: exact, or the value as a (Go) regular expression found in the name."""
+    for pattern in patterns:
+        if pattern == name:
+            return True
+        try:
+            if re.search(pattern, name):
+                return True
+        except re.error:
+            continue
+    return False
+
+
+def _labels_match(filters: Mapping[str, Sequence[str]], labels: Mapping[str, str] | None) -> bool:
+    """``label`` (all must match) and ``label!`` (none may match), filters.MatchKVList."""
+    labels = labels or {}
+
+    def matches(values: Sequence[str]) -> bool:
+        if not values:
+            return True
+        if not labels:
+            return False
+        for value in values:
+            key, eq, wanted = value.partition("=")
+            if key not in labels or (eq and labels[key] != wanted):
+                return False
+        return True
+
+    if not matches(filters.get("label") or []):
+        return False
+    negated = filters.get("label!") or []
+    if negated and matches(negated):
+        return False
+    return True
