@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from berth.api.router import Router
-from berth.api.routes import system
+from berth.api.routes import containers, images, system, volumes
 
-ROUTE_GROUPS = [system]
+ROUTE_GROUPS = [system, images, containers, volumes]
 
 
 def build_router(engine: Any) -> Router:

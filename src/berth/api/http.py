@@ -81,6 +81,16 @@ class Request:
         return self.api_version >= (major, minor)
 
     # -- body ---------------------------------------------------------------------------
+    @property
+    def has_body(self) -> bool:
+        if "transfer-encoding" in self.headers:
+            return True
+        return self.headers.get("content-length", "0").strip() not in ("", "0")
+
+    @property
+    def body_consumed(self) -> bool:
+        return self._body_done
+
     async def body_chunks(self) -> AsyncIterator[bytes]:
         while not self._body_done:
             chunk = await self._read_chunk()  # type: ignore[misc]

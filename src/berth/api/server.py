@@ -190,9 +190,14 @@ class _Connection:
         if isinstance(response, HijackResponse):
             await self._hijack(request, response)
             return False
-        await request.discard_body()
         if isinstance(response, StreamResponse):
-            return await self._stream(request, response)
+            # The producer may still be reading the upload (import, load, build).
+            if not request.has_body:
+                await request.discard_body()
+            keep = await self._stream(request, response)
+            await request.discard_body()
+            return keep
+        await request.discard_body()
         await self._respond(request, response)
         return True
 
@@ -223,7 +228,10 @@ class _Connection:
         """Send chunks as the iterator yields them; stop early if the client goes away."""
         await self._send(self._head(request, response.status, response.content_type,
                                     response.headers, None))
-        gone = asyncio.ensure_future(self._wait_for_disconnect())
+        # While the handler still reads the upload, the body reader notices a vanished client;
+        # after that, a watcher does (two readers on one socket are not allowed).
+        gone = asyncio.ensure_future(self._wait_for_disconnect() if request.body_consumed
+                                     else asyncio.Event().wait())
         chunks = response.chunks
         try:
             while True:

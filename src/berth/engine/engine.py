@@ -11,9 +11,14 @@ from typing import Any, AsyncIterator
 
 from berth import __version__
 from berth.engine import system
+from berth.engine.containers import listing
 from berth.engine.events import Event, EventBus, EventFilter
+from berth.engine.containers.execs import ExecService
+from berth.engine.containers.service import ContainerService
+from berth.engine.images import ImageService
 from berth.engine.store import Store
-from berth.errors import InvalidParameter
+from berth.engine.volumes import VolumeService
+from berth.errors import Conflict, InvalidParameter
 from berth.timeutil import parse_time_value, rfc3339_nano
 
 
@@ -26,8 +31,12 @@ class Engine:
         os.makedirs(self.exec_root, mode=0o700, exist_ok=True)
         self.events = EventBus()
         self.store = Store(os.path.join(self.data_root, "berth.db"))
+        self.volumes = VolumeService(self)
         self.id = self._engine_id()
         self.started_at = time.time()
+        self.images = ImageService(self)
+        self.containers = ContainerService(self)
+        self.execs = ExecService(self.containers)
 
     def _engine_id(self) -> str:
         path = os.path.join(self.data_root, "engine-id")
@@ -45,10 +54,14 @@ class Engine:
             return new_id
 
     async def start(self) -> None:
-        """Bind to the running loop; later issues reconcile containers here."""
+        """Bind to the running loop, then reconcile containers with their shims."""
         self.events.bind_loop(asyncio.get_running_loop())
+        await self.images.start()
+        await self.containers.restore()
 
     async def shutdown(self) -> None:
+        await self.containers.shutdown(bool(self.config.live_restore))
+        await self.images.shutdown(bool(self.config.live_restore))
         self.store.close()
 
     # -- system ---------------------------------------------------------------------------
@@ -131,18 +144,85 @@ class Engine:
                                 "without encryption.")
         return warnings
 
-    # Hooks that later subsystems (images, containers, storage, registry) fill in.
     def container_counts(self) -> dict[str, int]:
-        return {"running": 0, "paused": 0, "stopped": 0}
+        return self.containers.counts()
 
     def image_count(self) -> int:
-        return 0
+        return self.images.count()
 
     def storage_driver_name(self) -> str:
-        return self.config.storage_driver or "overlay2"
+        return self.images.driver_name
 
     def storage_driver_status(self) -> list[list[str]]:
-        return []
+        return self.images.driver_status()
+
+    def detach_keys_default(self) -> str:
+        return ""
+
+    # -- containers (views that combine several services) ----------------------------------
+    async def inspect_container(self, ref: str, size: bool) -> dict:
+        container = self.containers.get(ref)
+        sizes = await self._container_size(container) if size else None
+        return container.inspect(sizes)
+
+    async def list_containers(self, all_: bool, limit: int, size: bool,
+                              filters: dict[str, list[str]]) -> list[dict]:
+        chosen = listing.select(self.containers.all(), filters, all_, limit,
+                                self.containers.get, self.images.container_uses)
+        result = []
+        for container in chosen:
+            sizes = await self._container_size(container) if size else None
+            result.append(container.summary(self.images.display_name(container),
+                                            listing.ports_summary(container), sizes))
+        return result
+
+    # -- images (views that combine several services) --------------------------------------
+    def import_image(self, stream: Any, repo: str, tag: str, changes: list[str],
+                     message: str) -> Any:
+        """`docker import -`: runs in a worker thread (it reads and unpacks the upload)."""
+        from berth.engine.images.changes import apply_changes
+        config = apply_changes({}, changes)
+        image = self.images.import_layer(stream, config, message or "Imported from -")
+        self.events.publish("image", "import", image.id, {"name": image.id})
+        if repo:
+            self.images.tag(image, f"{repo}:{tag}" if tag else repo)
+        return image
+
+    def list_images(self, all_: bool, filters: dict[str, list[str]], digests: bool) -> list[dict]:
+        from berth.engine.images import views
+        return [views.summary(self.images, image)
+                for image in sorted(self.images.all(),
+                                    key=lambda i: i.document.get("created", ""), reverse=True)]
+
+    def inspect_image(self, ref: str) -> dict:
+        from berth.engine.images import views
+        return views.inspect(self.images, self.images.get(ref))
+
+    async def remove_image(self, ref: str, force: bool, noprune: bool) -> list[dict]:
+        image = self.images.get(ref)
+        deleted: list[dict] = []
+        tags = self.images.tags_of(image.id)
+        by_tag = image.id not in (ref, "sha256:" + ref) and not image.id.removeprefix("sha256:").startswith(ref)
+        if by_tag and len(tags) > 1:
+            self.images.untag(ref)
+            return [{"Untagged": ref}]
+        users = self.containers.using_image(image.id)
+        if users and not force:
+            shown = ref if by_tag else image.id[7:19]
+            raise Conflict(f"conflict: unable to remove repository reference \"{shown}\" "
+                           f"(must force) - container {users[0].id[:12]} is using its referenced "
+                           f"image {image.id[7:19]}")
+        for key in tags:
+            self.images.untag(key)
+            deleted.append({"Untagged": key})
+        if not users:
+            await asyncio.to_thread(self.images.delete_record, image)
+            deleted.append({"Deleted": image.id})
+        return deleted
+
+    async def _container_size(self, container: Any) -> dict[str, int]:
+        rw = await asyncio.to_thread(self.images.layers.rw_size, container.id)
+        return {"rw": rw, "rootfs": rw + self.images.size_of(container.image_id)}
 
     def registry_config(self) -> dict:
         insecure = list(self.config.insecure_registries)

@@ -1,0 +1,316 @@
+"""Container routes: create, inspect, list, start/stop/kill/restart, wait, remove, rename,
+resize, attach (hijack), logs, and exec."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any, AsyncIterator, Protocol
+
+from berth.api.http import (HijackResponse, Request, Response, StreamResponse, empty,
+                            json_response)
+from berth.api.router import Router
+from berth.api.streams import MULTIPLEXED, RAW_STREAM, frame
+from berth.engine.containers.logs import LogOptions
+from berth.errors import InvalidParameter, NotFound
+from berth.timeutil import parse_time_value
+
+log = logging.getLogger("berth.api")
+DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p, ctrl-q
+
+
+class ContainerBackend(Protocol):
+    """What these routes need from the engine (``engine.containers`` and ``engine.execs``)."""
+
+    async def create(self, body: Any, name: str | None) -> dict: ...
+    def get(self, ref: str) -> Any: ...
+    async def start(self, ref: str) -> None: ...
+    async def stop(self, ref: str, timeout: int | None, signal_name: str | None) -> None: ...
+    async def restart(self, ref: str, timeout: int | None, signal_name: str | None) -> None: ...
+    async def kill(self, ref: str, signal_name: str | None) -> None: ...
+    def prepare_wait(self, ref: str, condition: str) -> Any: ...
+    async def remove(self, ref: str, force: bool, volumes: bool) -> None: ...
+    async def rename(self, ref: str, new_name: str) -> None: ...
+    async def resize(self, ref: str, height: int, width: int) -> None: ...
+    async def attach(self, ref: str, stdin: bool, stdout: bool, stderr: bool) -> Any: ...
+    def cancel_attach(self, ref: str) -> None: ...
+    def logs(self, ref: str, options: LogOptions) -> AsyncIterator[Any]: ...
+
+
+def stream_content_type(request: Request, tty: bool) -> str:
+    """From API 1.42 the content type says whether frames are multiplexed."""
+    if tty or not request.version_at_least(1, 42):
+        return RAW_STREAM
+    return MULTIPLEXED
+
+
+def parse_detach_keys(spec: str | None) -> bytes:
+    """Docker's detach-keys syntax: "ctrl-p,ctrl-q", "a,b", "ctrl-@"... (empty: default)."""
+    if not spec:
+        return DEFAULT_DETACH_KEYS
+    keys = bytearray()
+    for part in spec.split(","):
+        part = part.strip()
+        if len(part) == 1:
+            keys.append(ord(part))
+        elif part.startswith("ctrl-") and len(part) == 6:
+            char = part[5].lower()
+            if "a" <= char <= "z":
+                keys.append(ord(char) - ord("a") + 1)
+            elif char in "@[\\]^_":
+                keys.append({"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}[char])
+            else:
+                raise InvalidParameter(f"Unknown character: '{part}'")
+        else:
+            raise InvalidParameter(f"Unknown character: '{part}'")
+    return bytes(keys)
+
+
+class DetachScanner:
+    """Finds the detach sequence in stdin, holding back a partial match until it resolves."""
+
+    def __init__(self, keys: bytes):
+        self.keys = keys
+        self.held = b""
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        """(bytes to forward, detach seen)."""
+        out = bytearray()
+        for byte in data:
+            candidate = self.held + bytes([byte])
+            if self.keys.startswith(candidate):
+                if candidate == self.keys:
+                    return bytes(out), True
+                self.held = candidate
+                continue
+            out += candidate
+            self.held = b""
+        return bytes(out), False
+
+
+async def relay(client: Any, process: Any, tty: bool, stdin: bool, detach_keys: bytes) -> None:
+    """Copy process output to the client (framed unless tty) and client input to the process,
+    until the process ends, the client detaches, or the client goes away."""
+
+    async def output() -> None:
+        while (item := await process.read_frame()) is not None:
+            stream, data = item
+            await client.write(data if tty else frame(stream, data))
+
+    async def input_() -> None:
+        scanner = DetachScanner(detach_keys)
+        while data := await client.read():
+            forward, detached = scanner.feed(data)
+            if forward:
+                await process.write(forward)
+            if detached:
+                return
+        process.close_stdin()
+        await asyncio.Event().wait()  # input is over; the output side decides the end
+
+    tasks = [asyncio.ensure_future(output())]
+    if stdin:
+        tasks.append(asyncio.ensure_future(input_()))
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        process.close()
+
+
+def _log_options(request: Request) -> LogOptions:
+    tail = request.arg("tail", "all")
+    if tail in (None, "", "all"):
+        tail_n = None
+    else:
+        try:
+            tail_n = int(tail)
+        except ValueError:
+            raise InvalidParameter(f"invalid value for \"tail\": \"{tail}\"") from None
+        tail_n = None if tail_n < 0 else tail_n
+    since = request.arg("since")
+    until = request.arg("until")
+    options = LogOptions(
+        stdout=request.flag("stdout"), stderr=request.flag("stderr"),
+        since_ns=parse_time_value(since, "since") if since and since != "0" else None,
+        until_ns=parse_time_value(until, "until") if until and until != "0" else None,
+        tail=tail_n, timestamps=request.flag("timestamps"), details=request.flag("details"),
+        follow=request.flag("follow"))
+    if not options.stdout and not options.stderr:
+        raise InvalidParameter("Bad parameters: you must choose at least one stream")
+    return options
+
+
+def _encode_log_line(line: Any, options: LogOptions, tty: bool) -> bytes:
+    data = line.render(options)
+    if tty:
+        return data
+    return frame(2 if line.stream == "stderr" else 1, data)
+
+
+def register(router: Router, engine: Any) -> None:
+    containers: ContainerBackend = engine.containers
+    execs = engine.execs
+
+    async def create(request: Request) -> Response:
+        body = await request.json(default=None)
+        name = request.arg("name") or None
+        return json_response(await containers.create(body, name), 201)
+
+    async def inspect(request: Request) -> Response:
+        return json_response(await engine.inspect_container(request.params["id"],
+                                                            request.flag("size")))
+
+    async def list_(request: Request) -> Response:
+        return json_response(await engine.list_containers(
+            request.flags if False else request.flag("all"), request.int_arg("limit", -1) or -1,
+            request.flag("size"), request.filters()))
+
+    async def start(request: Request) -> Response:
+        await request.discard_body()
+        await containers.start(request.params["id"])
+        return empty()
+
+    def _timeout(request: Request) -> int | None:
+        return request.int_arg("t", None) if request.arg("t") not in (None, "") else \
+            request.int_arg("timeout", None)
+
+    async def stop(request: Request) -> Response:
+        await containers.stop(request.params["id"], _timeout(request), request.arg("signal") or None)
+        return empty()
+
+    async def restart(request: Request) -> Response:
+        await containers.restart(request.params["id"], _timeout(request), request.arg("signal") or None)
+        return empty()
+
+    async def kill(request: Request) -> Response:
+        await containers.kill(request.params["id"], request.arg("signal") or None)
+        return empty()
+
+    async def wait(request: Request) -> StreamResponse:
+        finish = containers.prepare_wait(request.params["id"], request.arg("condition") or "not-running")
+
+        async def body() -> AsyncIterator[bytes]:
+            yield json.dumps(await finish()).encode() + b"\n"
+        return StreamResponse(body())
+
+    async def remove(request: Request) -> Response:
+        await containers.remove(request.params["id"], request.flag("force"), request.flag("v"))
+        return empty()
+
+    async def rename(request: Request) -> Response:
+        await containers.rename(request.params["id"], request.arg("name") or "")
+        return empty()
+
+    async def resize(request: Request) -> Response:
+        height, width = request.int_arg("h", 0), request.int_arg("w", 0)
+        await containers.resize(request.params["id"], height or 0, width or 0)
+        return Response(200)
+
+    async def attach(request: Request) -> HijackResponse:
+        ref = request.params["id"]
+        container = containers.get(ref)
+        tty = bool(container.config.get("Tty"))
+        want_stdin, stream = request.flag("stdin"), request.flag("stream")
+        want_stdout, want_stderr = request.flag("stdout"), request.flag("stderr")
+        replay_logs = request.flag("logs")
+        detach_keys = parse_detach_keys(request.arg("detachKeys") or engine.detach_keys_default())
+
+        async def handler(client: Any) -> None:
+            if replay_logs and container.log_path:
+                options = LogOptions(stdout=want_stdout, stderr=want_stderr)
+                async for line in containers.logs(container.id, options):
+                    await client.write(_encode_log_line(line, options, tty))
+            if not stream:
+                return
+            attach_task = asyncio.ensure_future(
+                containers.attach(container.id, want_stdin, want_stdout, want_stderr))
+            try:
+                process = await attach_task
+            except asyncio.CancelledError:
+                containers.cancel_attach(container.id)
+                raise
+            except Exception as exc:  # noqa: BLE001 - the connection is raw by now
+                log.debug("attach to %s failed: %s", container.id[:12], exc)
+                return
+            await relay(client, process, tty, want_stdin, detach_keys)
+
+        return HijackResponse(handler, stream_content_type(request, tty))
+
+    async def logs(request: Request) -> StreamResponse:
+        container = containers.get(request.params["id"])
+        options = _log_options(request)
+        tty = bool(container.config.get("Tty"))
+        lines = containers.logs(container.id, options)
+        first = await _first_or_error(lines)
+
+        async def body() -> AsyncIterator[bytes]:
+            if first is not None:
+                yield _encode_log_line(first, options, tty)
+            async for line in lines:
+                yield _encode_log_line(line, options, tty)
+        return StreamResponse(body(), content_type=stream_content_type(request, tty))
+
+    # -- exec --------------------------------------------------------------------------------
+    async def exec_create(request: Request) -> Response:
+        body = await request.json(default=None)
+        return json_response({"Id": execs.create(request.params["id"], body)}, 201)
+
+    async def exec_start(request: Request) -> Response | HijackResponse:
+        body = await request.json(default={}) or {}
+        exec_id = request.params["id"]
+        instance = execs.get(exec_id)
+        detach = bool(body.get("Detach"))
+        tty = body.get("Tty")
+        if tty is None:
+            tty = bool(instance.config.get("Tty"))
+        if detach:
+            await execs.start(exec_id, True, tty)
+            return Response(200, b"", content_type="application/json")
+        process = await execs.start(exec_id, False, tty)
+        stdin = bool(instance.config.get("AttachStdin"))
+        keys = parse_detach_keys(instance.config.get("DetachKeys") or engine.detach_keys_default())
+
+        async def handler(client: Any) -> None:
+            try:
+                await relay(client, process, bool(tty), stdin, keys)
+            finally:
+                execs.stream_ended(exec_id, process.exit_code)
+
+        return HijackResponse(handler, stream_content_type(request, bool(tty)))
+
+    async def exec_inspect(request: Request) -> Response:
+        return json_response(execs.get(request.params["id"]).inspect())
+
+    async def exec_resize(request: Request) -> Response:
+        await execs.resize(request.params["id"], request.int_arg("h", 0) or 0, request.int_arg("w", 0) or 0)
+        return Response(200)
+
+    router.add("POST", "/containers/create", create)
+    router.add("GET", "/containers/json", list_)
+    router.add("GET", "/containers/{id}/json", inspect)
+    router.add("POST", "/containers/{id}/start", start)
+    router.add("POST", "/containers/{id}/stop", stop)
+    router.add("POST", "/containers/{id}/restart", restart)
+    router.add("POST", "/containers/{id}/kill", kill)
+    router.add("POST", "/containers/{id}/wait", wait)
+    router.add("DELETE", "/containers/{id}", remove)
+    router.add("POST", "/containers/{id}/rename", rename)
+    router.add("POST", "/containers/{id}/resize", resize)
+    router.add("POST", "/containers/{id}/attach", attach)
+    router.add("GET", "/containers/{id}/logs", logs)
+    router.add("POST", "/containers/{id}/exec", exec_create)
+    router.add("POST", "/exec/{id}/start", exec_start)
+    router.add("POST", "/exec/{id}/resize", exec_resize)
+    router.add("GET", "/exec/{id}/json", exec_inspect)
+
+
+async def _first_or_error(lines: AsyncIterator[Any]) -> Any:
+    """Pull the first line before answering, so errors (no log driver) become HTTP errors."""
+    try:
+        return await lines.__anext__()
+    except StopAsyncIteration:
+        return None

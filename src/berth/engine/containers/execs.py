@@ -1,0 +1,155 @@
+"""Exec instances: extra processes in a running container (``docker exec``).
+
+Like dockerd, exec records live in memory only; the process itself runs under the
+container's shim, so it survives a daemon restart, but its record does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from berth.engine import ids
+from berth.engine.containers.service import wait_in_thread
+from berth.engine.containers.streams import AsyncShimStream
+from berth.errors import Conflict, InvalidParameter, NotFound
+from berth.runtime import oci, shim as shimlib, spec as speclib
+
+if TYPE_CHECKING:
+    from berth.engine.containers.service import ContainerService
+
+
+@dataclass
+class Exec:
+    id: str
+    container_id: str
+    config: dict[str, Any]
+    running: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+    started: bool = False
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def command(self) -> str:
+        return " ".join(self.config.get("Cmd") or [])
+
+    def inspect(self) -> dict[str, Any]:
+        cmd = list(self.config.get("Cmd") or [])
+        return {
+            "ID": self.id,
+            "Running": self.running,
+            "ExitCode": self.exit_code,
+            "ProcessConfig": {"tty": bool(self.config.get("Tty")),
+                              "entrypoint": cmd[0] if cmd else "",
+                              "arguments": cmd[1:], "privileged": bool(self.config.get("Privileged")),
+                              **({"user": self.config["User"]} if self.config.get("User") else {})},
+            "OpenStdin": bool(self.config.get("AttachStdin")),
+            "OpenStderr": bool(self.config.get("AttachStderr")),
+            "OpenStdout": bool(self.config.get("AttachStdout")),
+            "CanRemove": False,
+            "ContainerID": self.container_id,
+            "DetachKeys": self.config.get("DetachKeys") or "",
+            "Pid": self.pid,
+        }
+
+
+class ExecService:
+    def __init__(self, containers: "ContainerService"):
+        self.containers = containers
+        self._execs: dict[str, Exec] = {}
+
+    def get(self, exec_id: str) -> Exec:
+        found = self._execs.get(exec_id)
+        if found is None:
+            matches = ids.match_prefix(exec_id, self._execs)
+            if len(matches) == 1:
+                found = self._execs[matches[0]]
+        if found is None:
+            raise NotFound(f"No such exec instance: {exec_id}")
+        return found
+
+    def create(self, ref: str, body: Any) -> str:
+        container = self.containers.get(ref)
+        if not isinstance(body, dict):
+            raise InvalidParameter("exec config cannot be empty")
+        if not body.get("Cmd"):
+            raise InvalidParameter("No exec command specified")
+        if not container.running:
+            raise Conflict(f"container {container.id} is not running")
+        if container.paused:
+            raise Conflict(f"Container {container.id} is paused, unpause the container before exec")
+        instance = Exec(ids.new_id(), container.id, dict(body))
+        self._execs[instance.id] = instance
+        container.exec_ids.append(instance.id)
+        self.containers._event(container, f"exec_create: {instance.command}", execID=instance.id)
+        return instance.id
+
+    async def start(self, exec_id: str, detach: bool, tty: bool | None = None) -> AsyncShimStream | None:
+        instance = self.get(exec_id)
+        if instance.started:
+            raise Conflict(f"Error: Exec command {exec_id} has already run")
+        container = self.containers.get(instance.container_id)
+        if not container.running:
+            raise Conflict(f"container {container.id} is not running")
+        instance.started = True
+        config = dict(instance.config)
+        if tty is not None:
+            config["Tty"] = tty
+        process = await asyncio.to_thread(self._process, container.id, config)
+        client = self.containers._client(container)
+        try:
+            pid, raw = await asyncio.to_thread(
+                client.exec, instance.id, process, bool(config.get("AttachStdin")),
+                True, True, bool(config.get("Tty")), detach)
+        except oci.StartError as exc:
+            instance.exit_code = exc.exit_code
+            instance.done.set()
+            raise
+        instance.pid = pid
+        instance.running = True
+        self.containers._event(container, f"exec_start: {instance.command}", execID=instance.id)
+        asyncio.ensure_future(self._watch(instance, client))
+        if raw is None:
+            return None
+        return await AsyncShimStream.wrap(raw)
+
+    def _process(self, container_id: str, config: dict[str, Any]) -> dict[str, Any]:
+        state = shimlib.state_dir(self.containers.engine.exec_root, container_id)
+        with open(os.path.join(state, "config.json"), encoding="utf-8") as handle:
+            spec = json.load(handle)
+        return speclib.build_exec_process(spec, config, rootfs=spec.get("root", {}).get("path"))
+
+    async def _watch(self, instance: Exec, client: shimlib.ShimClient) -> None:
+        try:
+            result = await wait_in_thread(lambda: client.wait(None, instance.id))
+            code = int(result.get("exit_code", 255))
+        except Exception:  # noqa: BLE001 - the shim went away with the container
+            code = 137 if instance.exit_code is None else instance.exit_code
+        instance.exit_code = code
+        instance.running = False
+        instance.done.set()
+        try:
+            container = self.containers.get(instance.container_id)
+        except NotFound:
+            return
+        self.containers._event(container, "exec_die", execID=instance.id, exitCode=str(code))
+
+    def stream_ended(self, exec_id: str, exit_code: int | None) -> None:
+        """The attached client saw the process end: record its code before the client asks."""
+        instance = self.get(exec_id)
+        if exit_code is not None:
+            instance.exit_code = exit_code
+            instance.running = False
+
+    async def resize(self, exec_id: str, height: int, width: int) -> None:
+        instance = self.get(exec_id)
+        container = self.containers.get(instance.container_id)
+        await asyncio.to_thread(self.containers._client(container).resize, height, width, instance.id)
+
+    def forget_container(self, container_id: str) -> None:
+        for exec_id in [e.id for e in self._execs.values() if e.container_id == container_id]:
+            self._execs.pop(exec_id, None)

@@ -1,0 +1,621 @@
+"""Containers: create, start, stop, kill, wait, remove, rename, list, attach, logs.
+
+The service keeps every container record in memory and in SQLite (table ``containers``), and
+a lock per container around each state change. A running container is a shim process
+(``berth.runtime.shim``) that outlives the daemon; a monitor task per running container waits
+for its exit and records it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import signal as signals
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
+
+from berth.engine import ids
+from berth.engine.containers import config as cconfig
+from berth.engine.containers import hostfiles
+from berth.engine.containers.logs import (LogLine, LogOptions, current_size, existing_lines,
+                                          follow_lines)
+from berth.engine.containers.record import Container
+from berth.engine.containers.streams import AsyncShimStream
+from berth.engine.store import register_schema
+from berth.errors import (BerthError, Conflict, InvalidParameter, NotFound, NotModified,
+                          SystemError_)
+from berth.runtime import oci, shim as shimlib, spec as speclib
+from berth.timeutil import rfc3339_nano
+
+if TYPE_CHECKING:
+    from berth.engine.engine import Engine
+
+log = logging.getLogger("berth.containers")
+
+register_schema("""
+CREATE TABLE IF NOT EXISTS containers (
+    id   TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    doc  TEXT NOT NULL
+);
+""")
+
+DEFAULT_STOP_TIMEOUT = 10
+
+
+@dataclass
+class AttachRequest:
+    """What a client attached with; connected to the shim when the container starts."""
+
+    stdin: bool
+    stdout: bool
+    stderr: bool
+    ready: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+def wait_in_thread(call: Callable[[], Any]) -> "asyncio.Future[Any]":
+    """Run a call that blocks until a process exits in a daemon thread of its own.
+
+    Such waits last as long as containers do, so they must not fill the default executor,
+    and must not keep the daemon from exiting (live-restore leaves containers running)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def deliver(ok: bool, value: Any) -> None:
+        if future.done():
+            return
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+    def run() -> None:
+        try:
+            result = call()
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            loop.call_soon_threadsafe(deliver, False, exc)
+        else:
+            loop.call_soon_threadsafe(deliver, True, result)
+
+    threading.Thread(target=run, name="shim-wait", daemon=True).start()
+    return future
+
+
+class ContainerService:
+    def __init__(self, engine: "Engine"):
+        self.engine = engine
+        self.root = os.path.join(engine.data_root, "containers")
+        self.runtime_root = os.path.join(engine.exec_root, "runc")
+        os.makedirs(self.root, mode=0o710, exist_ok=True)
+        self._containers: dict[str, Container] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._exited: dict[str, asyncio.Event] = {}
+        self._removed: dict[str, asyncio.Event] = {}
+        self._pending_attach: dict[str, list[AttachRequest]] = {}
+        self._monitors: dict[str, asyncio.Task] = {}
+        for row in engine.store.query("SELECT doc FROM containers"):
+            container = Container.from_doc(json.loads(row["doc"]))
+            self._containers[container.id] = container
+
+    # -- lookup ----------------------------------------------------------------------------
+    def get(self, ref: str) -> Container:
+        """By full ID, name (with or without "/"), or unique ID prefix, as Docker resolves."""
+        if ref in self._containers:
+            return self._containers[ref]
+        name = ref.lstrip("/")
+        for container in self._containers.values():
+            if container.name == name:
+                return container
+        matches = ids.match_prefix(ref, self._containers)
+        if len(matches) == 1:
+            return self._containers[matches[0]]
+        if len(matches) > 1:
+            raise InvalidParameter(f"Multiple IDs found with provided prefix: {ref}")
+        raise NotFound(f"No such container: {ref}")
+
+    def all(self) -> list[Container]:
+        return sorted(self._containers.values(), key=lambda c: c.created, reverse=True)
+
+    def _lock(self, container_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(container_id, asyncio.Lock())
+
+    def counts(self) -> dict[str, int]:
+        counts = {"running": 0, "paused": 0, "stopped": 0}
+        for container in self._containers.values():
+            if container.paused:
+                counts["paused"] += 1
+            elif container.running:
+                counts["running"] += 1
+            else:
+                counts["stopped"] += 1
+        return counts
+
+    def using_image(self, image_id: str) -> list[Container]:
+        return [c for c in self._containers.values() if c.image_id == image_id]
+
+    def _save(self, container: Container) -> None:
+        with self.engine.store.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO containers (id, name, doc) VALUES (?, ?, ?)",
+                       (container.id, container.name, json.dumps(container.to_doc())))
+
+    def _event(self, container: Container, action: str, **extra: str) -> None:
+        attributes = dict(container.config.get("Labels") or {})
+        attributes.update(image=container.image, name=container.name)
+        attributes.update(extra)
+        self.engine.events.publish("container", action, container.id, attributes)
+
+    # -- create ----------------------------------------------------------------------------
+    async def create(self, body: Any, name: str | None) -> dict[str, Any]:
+        config, host_config, networking = cconfig.split_body(body)
+        image_ref = config.get("Image") or ""
+        if not image_ref:
+            raise InvalidParameter("Config cannot be empty in order to create a container")
+        image = self.engine.images.get(image_ref)
+        merged = cconfig.merge_image_config(config, image.config)
+        merged["Image"] = image_ref
+        path, args = cconfig.command_of(merged)
+        host_config = cconfig.normalise_host_config(host_config)
+        cconfig.check_create(merged, host_config)
+        warnings = await asyncio.to_thread(speclib.validate_host_config, host_config)
+        speclib.stop_signal(merged)  # refuse a bad StopSignal now, not at stop time
+        if name:
+            name = ids.check_container_name(name)
+        container_id = ids.new_id()
+        if name:
+            self._claim_name(name, container_id)
+        else:
+            name = ids.generated_name(c.name for c in self._containers.values())
+        mounts_plan = self._plan_mounts(merged, host_config)
+        directory = os.path.join(self.root, container_id)
+        os.makedirs(directory, mode=0o710)
+        container = Container(
+            id=container_id, name=name, created=rfc3339_nano(), image=image_ref,
+            image_id=image.id, config=merged, host_config=host_config, path=path, args=args,
+            driver=self.engine.images.driver_name,
+            log_path=os.path.join(directory, f"{container_id}-json.log")
+            if self._log_driver(host_config)[0] == "json-file" else "",
+            network_settings=self._initial_network_settings(host_config, networking))
+        self._containers[container_id] = container  # holds the name against racing creates
+        try:
+            await asyncio.to_thread(self.engine.images.layers.create_rw, container_id, image.top_layer)
+            container.graph_data = await asyncio.to_thread(
+                self.engine.images.layers.rw_metadata, container_id)
+            container.mounts = await self._create_volumes(container, mounts_plan)
+            self._save(container)
+        except BaseException:
+            self._containers.pop(container_id, None)
+            shutil.rmtree(directory, ignore_errors=True)
+            try:
+                await asyncio.to_thread(self.engine.images.layers.remove_rw, container_id)
+            except BerthError:
+                pass
+            raise
+        self._event(container, "create")
+        return {"Id": container_id, "Warnings": warnings or []}
+
+    def _claim_name(self, name: str, container_id: str) -> None:
+        for other in self._containers.values():
+            if other.name == name:
+                raise Conflict(f'Conflict. The container name "/{name}" is already in use by '
+                               f'container "{other.id}". You have to remove (or rename) that '
+                               "container to be able to reuse that name.")
+
+    def _log_driver(self, host_config: dict[str, Any]) -> tuple[str, dict[str, str]]:
+        log_config = host_config.get("LogConfig") or {}
+        driver = log_config.get("Type") or self.engine.config.log_driver or "json-file"
+        options = dict(log_config.get("Config") or {})
+        if not log_config.get("Type"):
+            options = {**dict(self.engine.config.log_opts), **options}
+        if driver not in ("json-file", "none"):
+            raise InvalidParameter(f'logger: no log driver named \'{driver}\' is registered')
+        return driver, options
+
+    def _initial_network_settings(self, host_config: dict, networking: dict) -> dict[str, Any]:
+        return {"Bridge": "", "SandboxID": "", "SandboxKey": "", "HairpinMode": False,
+                "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": {},
+                "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+                "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+                "MacAddress": "", "Networks": {}}
+
+    # Volumes plug in here (see engine.volumes / engine.mounts).
+    def _plan_mounts(self, config: dict[str, Any], host_config: dict[str, Any]) -> Any:
+        planner = getattr(self.engine, "plan_mounts", None)
+        return planner(config, host_config, self) if planner else None
+
+    async def _create_volumes(self, container: Container, plan: Any) -> list[dict[str, Any]]:
+        creator = getattr(self.engine, "create_mounts", None)
+        return await creator(container, plan) if creator else []
+
+    # -- start -----------------------------------------------------------------------------
+    async def start(self, ref: str) -> None:
+        container = self.get(ref)
+        async with self._lock(container.id):
+            if container.running:
+                raise NotModified("container already started")
+            if container.removal_in_progress:
+                raise Conflict(f"cannot start container {container.id}: container is marked for removal")
+            await self._start_locked(container)
+
+    async def _start_locked(self, container: Container) -> None:
+        state = shimlib.state_dir(self.engine.exec_root, container.id)
+        rootfs = None
+        try:
+            rootfs = await asyncio.to_thread(self.engine.images.layers.mount, container.id)
+            os.makedirs(state, mode=0o700, exist_ok=True)
+            spec = await asyncio.to_thread(self._build_spec, container, rootfs)
+            await asyncio.to_thread(oci.write_bundle, state, spec)
+            driver, log_opts = self._log_driver(container.host_config)
+            options = shimlib.ShimOptions(
+                container_id=container.id, runtime_root=self.runtime_root,
+                runtime=self._runtime_binary(container), stdin=bool(container.config.get("OpenStdin")),
+                tty=bool(container.config.get("Tty")), log_driver=driver,
+                log_path=container.log_path or None, log_opts=log_opts)
+            client = await asyncio.to_thread(shimlib.start_shim, state, options)
+            await self._connect_pending_attaches(container, client)
+            started = await asyncio.to_thread(client.start)
+        except oci.StartError as exc:
+            await self._fail_start(container, state, rootfs, exc.message, exc.exit_code)
+            raise
+        except BerthError as exc:
+            await self._fail_start(container, state, rootfs, exc.message, 128)
+            raise
+        except Exception as exc:
+            await self._fail_start(container, state, rootfs, str(exc), 128)
+            raise SystemError_(str(exc)) from exc
+        container.set_running(int(started.get("pid") or 0))
+        container.restart_count = container.restart_count  # kept across restarts
+        self._exit_event(container.id)
+        self._save(container)
+        self._event(container, "start")
+        self._monitors[container.id] = asyncio.ensure_future(self._monitor(container, client))
+
+    def _runtime_binary(self, container: Container) -> str:
+        name = container.host_config.get("Runtime") or self.engine.config.default_runtime or "runc"
+        runtimes = self.engine.runtimes()
+        if name not in runtimes:
+            raise InvalidParameter(f"unknown or invalid runtime name: {name}")
+        return runtimes[name].get("path") or name
+
+    def _build_spec(self, container: Container, rootfs: str) -> dict[str, Any]:
+        directory = os.path.join(self.root, container.id)
+        host_network = container.host_config.get("NetworkMode") == "host"
+        hostname = hostfiles.hostname_for(container.id, container.config, container.host_config)
+        container.config["Hostname"] = hostname
+        paths = {name: os.path.join(directory, name) for name in ("hostname", "hosts", "resolv.conf")}
+        hostfiles.write_atomic(paths["hostname"], hostname + "\n")
+        hostfiles.write_atomic(paths["hosts"], hostfiles.hosts_file(
+            hostname, container.config.get("Domainname") or "", self._addresses(container),
+            container.host_config.get("ExtraHosts"), host_network=host_network))
+        hostfiles.write_atomic(paths["resolv.conf"], hostfiles.resolv_conf(
+            hostfiles.host_resolv_conf(), container.host_config.get("Dns"),
+            container.host_config.get("DnsSearch"), container.host_config.get("DnsOptions"),
+            host_network=host_network))
+        container.hostname_path = paths["hostname"]
+        container.hosts_path = paths["hosts"]
+        container.resolv_conf_path = paths["resolv.conf"]
+        mounts = [speclib.bind_mount(paths["resolv.conf"], "/etc/resolv.conf"),
+                  speclib.bind_mount(paths["hostname"], "/etc/hostname"),
+                  speclib.bind_mount(paths["hosts"], "/etc/hosts")]
+        mounts += self._oci_mounts(container)
+        config = self.engine.config
+        default_ulimits = list(dict(config.default_ulimits).values()) or None
+        return speclib.build_spec(
+            container.config, container.host_config, container_id=container.id, rootfs=rootfs,
+            mounts=mounts, netns_path=self._netns_path(container),
+            cgroup_parent=config.cgroup_parent, default_ulimits=default_ulimits,
+            daemon_init=bool(config.init), default_no_new_privileges=bool(config.no_new_privileges),
+            **({"init_binary": config.init_path} if config.init_path else {}))
+
+    def _addresses(self, container: Container) -> list[str]:
+        networks = (container.network_settings or {}).get("Networks") or {}
+        return [n["IPAddress"] for n in networks.values() if n.get("IPAddress")]
+
+    def _netns_path(self, container: Container) -> str | None:
+        resolver = getattr(self.engine, "netns_for", None)
+        return resolver(container) if resolver else None
+
+    def _oci_mounts(self, container: Container) -> list[dict[str, Any]]:
+        converter = getattr(self.engine, "oci_mounts", None)
+        return converter(container) if converter else []
+
+    async def _connect_pending_attaches(self, container: Container, client: shimlib.ShimClient) -> None:
+        """Clients that attached before start get their streams now, before the process runs,
+        so not a byte of output is missed."""
+        for request in self._pending_attach.pop(container.id, []):
+            if request.ready.done():
+                continue
+            try:
+                raw = await asyncio.to_thread(
+                    client.attach, request.stdin, request.stdout, request.stderr,
+                    bool(container.config.get("StdinOnce")))
+                request.ready.set_result(await AsyncShimStream.wrap(raw))
+            except Exception as exc:  # noqa: BLE001 - hand the failure to the attacher
+                request.ready.set_exception(exc)
+
+    async def _fail_start(self, container: Container, state: str, rootfs: str | None,
+                          message: str, exit_code: int) -> None:
+        container.set_start_error(message, exit_code)
+        self._save(container)
+        for request in self._pending_attach.pop(container.id, []):
+            if not request.ready.done():
+                request.ready.set_exception(Conflict(message))
+        await self._release_resources(container, state, unmount=rootfs is not None)
+        exited = self._exited.get(container.id)
+        if exited:
+            exited.set()
+
+    async def _release_resources(self, container: Container, state: str, unmount: bool = True) -> None:
+        if unmount:
+            try:
+                await asyncio.to_thread(self.engine.images.layers.unmount, container.id)
+            except BerthError as exc:
+                log.warning("unmount of %s failed: %s", container.id[:12], exc)
+        releaser = getattr(self.engine, "release_container_network", None)
+        if releaser:
+            await releaser(container)
+        shutil.rmtree(state, ignore_errors=True)
+
+    # -- exit ------------------------------------------------------------------------------
+    async def _monitor(self, container: Container, client: shimlib.ShimClient) -> None:
+        try:
+            result = await wait_in_thread(lambda: client.wait(None))
+        except asyncio.CancelledError:
+            return
+        except BerthError as exc:
+            result = client.read_exit() or {"exit_code": 255, "error": exc.message}
+        await self._on_exit(container, result)
+
+    async def _on_exit(self, container: Container, result: dict[str, Any]) -> None:
+        code = int(result.get("exit_code", 255))
+        async with self._lock(container.id):
+            self._monitors.pop(container.id, None)
+            state = shimlib.state_dir(self.engine.exec_root, container.id)
+            container.set_stopped(code, result.get("finished_at") or rfc3339_nano(),
+                                  oom_killed=bool(result.get("oom_killed")))
+            await self._release_resources(container, state)
+            self._save(container)
+            if result.get("oom_killed"):
+                self._event(container, "oom")
+            self._event(container, "die", exitCode=str(code))
+            exited = self._exited.get(container.id)
+            if exited:
+                exited.set()
+        if container.host_config.get("AutoRemove") and container.id in self._containers:
+            try:
+                await self.remove(container.id, force=True, volumes=True)
+            except BerthError as exc:
+                log.warning("auto-remove of %s failed: %s", container.id[:12], exc)
+
+    def _client(self, container: Container) -> shimlib.ShimClient:
+        state = shimlib.state_dir(self.engine.exec_root, container.id)
+        return shimlib.ShimClient(os.path.join(state, shimlib.SOCKET_NAME))
+
+    async def wait_exit(self, container: Container, timeout: float | None) -> bool:
+        """True once the container has stopped (False if ``timeout`` ran out first)."""
+        event = self._exited.get(container.id)
+        if not container.running or event is None:
+            return True
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    # -- stop / kill / restart -------------------------------------------------------------
+    async def kill(self, ref: str, signal_name: str | None = None) -> None:
+        container = self.get(ref)
+        number = speclib.stop_signal({"StopSignal": signal_name or "SIGKILL"})
+        if not container.running:
+            raise Conflict(f"Cannot kill container: {ref}: Container {container.id} is not running")
+        await self._signal(container, number)
+
+    async def _signal(self, container: Container, number: int) -> None:
+        client = self._client(container)
+        try:
+            await asyncio.to_thread(client.kill, number, False)
+        except BerthError as exc:
+            if container.running:
+                raise SystemError_(f"Cannot kill container: {container.id}: {exc.message}") from exc
+        self._event(container, "kill", signal=str(number))
+
+    async def stop(self, ref: str, timeout: int | None = None, signal_name: str | None = None) -> None:
+        container = self.get(ref)
+        if not container.running:
+            raise NotModified("container already stopped")
+        container.has_been_manually_stopped = True
+        self._save(container)
+        await self._stop_container(container, timeout, signal_name)
+        self._event(container, "stop")
+
+    async def _stop_container(self, container: Container, timeout: int | None,
+                              signal_name: str | None = None) -> None:
+        if timeout is None:
+            timeout = container.config.get("StopTimeout")
+        if timeout is None:
+            timeout = DEFAULT_STOP_TIMEOUT
+        number = speclib.stop_signal({"StopSignal": signal_name} if signal_name else container.config)
+        if number != signals.SIGKILL:
+            await self._signal(container, number)
+            if await self.wait_exit(container, None if timeout < 0 else timeout):
+                return
+            log.info("Container %s failed to exit within %ss of signal %d - using the force",
+                     container.id[:12], timeout, number)
+        await self._signal(container, signals.SIGKILL)
+        await self.wait_exit(container, None)
+
+    async def restart(self, ref: str, timeout: int | None = None, signal_name: str | None = None) -> None:
+        container = self.get(ref)
+        if container.running:
+            await self._stop_container(container, timeout, signal_name)
+        await self.start(container.id)
+        self._event(container, "restart")
+
+    # -- wait ------------------------------------------------------------------------------
+    def prepare_wait(self, ref: str, condition: str = "not-running"):
+        """Register a wait now and return a coroutine function that completes it.
+
+        Registering first matters: ``docker run`` asks for ``next-exit`` and starts the
+        container as soon as the response headers arrive."""
+        container = self.get(ref)
+        if condition not in ("not-running", "next-exit", "removed", ""):
+            raise InvalidParameter(f"invalid condition: \"{condition}\"")
+        event: asyncio.Event | None = None
+        if condition == "removed":
+            event = self._removed.setdefault(container.id, asyncio.Event())
+        elif condition == "next-exit" or container.running:
+            event = self._exit_event(container.id)
+
+        async def finish() -> dict[str, Any]:
+            if event is not None:
+                await event.wait()
+            result: dict[str, Any] = {"StatusCode": container.state["ExitCode"]}
+            if container.state.get("Error"):
+                result["Error"] = {"Message": container.state["Error"]}
+            return result
+        return finish
+
+    def _exit_event(self, container_id: str) -> asyncio.Event:
+        """The event set when the current (or next) run ends."""
+        event = self._exited.get(container_id)
+        if event is None or event.is_set():
+            event = self._exited[container_id] = asyncio.Event()
+        return event
+
+    # -- remove ----------------------------------------------------------------------------
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        container = self.get(ref)
+        if container.running and not force:
+            raise Conflict(f'cannot remove container "/{container.name}": container is running: '
+                           "stop the container before removing or force remove")
+        if container.removal_in_progress:
+            raise Conflict(f"removal of container {container.id[:12]} is already in progress")
+        container.removal_in_progress = True
+        try:
+            if container.running:
+                await self._signal(container, signals.SIGKILL)
+                await self.wait_exit(container, None)
+            async with self._lock(container.id):
+                await self._remove_locked(container, volumes)
+        except BaseException:
+            container.removal_in_progress = False
+            raise
+
+    async def _remove_locked(self, container: Container, volumes: bool) -> None:
+        monitor = self._monitors.pop(container.id, None)
+        if monitor:
+            monitor.cancel()
+        try:
+            await asyncio.to_thread(self.engine.images.layers.remove_rw, container.id)
+        except NotFound:
+            pass
+        remover = getattr(self.engine, "remove_mounts", None)
+        if remover:
+            await remover(container, volumes)
+        shutil.rmtree(os.path.join(self.root, container.id), ignore_errors=True)
+        shutil.rmtree(shimlib.state_dir(self.engine.exec_root, container.id), ignore_errors=True)
+        with self.engine.store.transaction() as db:
+            db.execute("DELETE FROM containers WHERE id = ?", (container.id,))
+        self._containers.pop(container.id, None)
+        self._locks.pop(container.id, None)
+        self._event(container, "destroy")
+        removed = self._removed.pop(container.id, None)
+        if removed:
+            removed.set()
+
+    # -- rename / resize -------------------------------------------------------------------
+    async def rename(self, ref: str, new_name: str) -> None:
+        container = self.get(ref)
+        if not new_name:
+            raise InvalidParameter("Neither old nor new names may be empty")
+        new_name = ids.check_container_name(new_name)
+        if new_name == container.name:
+            raise InvalidParameter(f"Renaming a container with the same name as its current "
+                                   f"name")
+        async with self._lock(container.id):
+            self._claim_name(new_name, container.id)
+            old = container.name
+            container.name = new_name
+            self._save(container)
+        self._event(container, "rename", oldName="/" + old)
+
+    async def resize(self, ref: str, height: int, width: int) -> None:
+        container = self.get(ref)
+        if not container.running:
+            raise Conflict(f"Container {container.id} is not running")
+        await asyncio.to_thread(self._client(container).resize, height, width)
+        self._event(container, "resize", height=str(height), width=str(width))
+
+    # -- attach ----------------------------------------------------------------------------
+    async def attach(self, ref: str, stdin: bool, stdout: bool, stderr: bool) -> AsyncShimStream:
+        """A live stream of the container's stdio. For a container that has not started yet,
+        the stream is connected when it starts (``docker run`` attaches before starting)."""
+        container = self.get(ref)
+        self._event(container, "attach")
+        if container.running:
+            raw = await asyncio.to_thread(self._client(container).attach, stdin, stdout, stderr,
+                                          bool(container.config.get("StdinOnce")))
+            return await AsyncShimStream.wrap(raw)
+        if container.state["Status"] not in ("created", "exited") or container.removal_in_progress:
+            raise Conflict("You cannot attach to a stopped container, start it first")
+        request = AttachRequest(stdin, stdout, stderr)
+        self._pending_attach.setdefault(container.id, []).append(request)
+        return await request.ready
+
+    def cancel_attach(self, ref: str) -> None:
+        """A client that attached to a not-yet-started container went away."""
+        try:
+            container = self.get(ref)
+        except NotFound:
+            return
+        pending = self._pending_attach.get(container.id, [])
+        for request in pending:
+            if not request.ready.done():
+                request.ready.cancel()
+
+    # -- logs ------------------------------------------------------------------------------
+    async def logs(self, ref: str, options: LogOptions) -> AsyncIterator[LogLine]:
+        container = self.get(ref)
+        driver, log_opts = self._log_driver(container.host_config)
+        if driver == "none" or not container.log_path:
+            raise InvalidParameter(f'configured logging driver does not support reading')
+        max_files = int(log_opts.get("max-file", "1") or 1)
+        offset = current_size(container.log_path)
+        lines = await asyncio.to_thread(
+            lambda: list(existing_lines(container.log_path, options, max_files, offset)))
+        for line in lines:
+            yield line
+        if options.follow and container.running:
+            async for line in follow_lines(container.log_path, options,
+                                           lambda: container.running, offset):
+                yield line
+
+    # -- daemon start / stop ---------------------------------------------------------------
+    async def restore(self) -> None:
+        """After a daemon (re)start: reattach to live shims, record exits that happened while
+        the daemon was away."""
+        for container in list(self._containers.values()):
+            if not container.running:
+                continue
+            client = self._client(container)
+            alive = await asyncio.to_thread(client.is_alive)
+            if alive:
+                self._exit_event(container.id)
+                self._monitors[container.id] = asyncio.ensure_future(self._monitor(container, client))
+                continue
+            result = await asyncio.to_thread(client.read_exit) or {"exit_code": 255}
+            await self._on_exit(container, result)
+
+    async def shutdown(self, live_restore: bool) -> None:
+        """Without live-restore, stop every running container (in parallel) before exiting."""
+        running = [c for c in self._containers.values() if c.running]
+        if not live_restore and running:
+            await asyncio.gather(*(self._stop_container(c, None) for c in running),
+                                 return_exceptions=True)
+        for task in list(self._monitors.values()):
+            task.cancel()
