@@ -6,6 +6,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 from daemon_harness import remove_root, start_daemon  # noqa: E402
+from images_harness import import_busybox  # noqa: E402
 
 
 def pytest_collection_modifyitems(config, items):
@@ -42,3 +43,10 @@ def fresh_berthd():
     for daemon in started:
         daemon.stop()
         remove_root(daemon.root)
+
+
+@pytest.fixture(scope="session")
+def busybox(berthd):
+    """The shared daemon with `busybox:latest` imported (a rootfs from busybox-static)."""
+    import_busybox(berthd.env())
+    return berthd

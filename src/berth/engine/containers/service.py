@@ -248,7 +248,8 @@ class ContainerService:
         try:
             rootfs = await asyncio.to_thread(self.engine.images.layers.mount, container.id)
             os.makedirs(state, mode=0o700, exist_ok=True)
-            spec = await asyncio.to_thread(self._build_spec, container, rootfs)
+            netns = await self._network_setup(container)
+            spec = await asyncio.to_thread(self._build_spec, container, rootfs, netns)
             await asyncio.to_thread(oci.write_bundle, state, spec)
             driver, log_opts = self._log_driver(container.host_config)
             options = shimlib.ShimOptions(
@@ -282,7 +283,7 @@ class ContainerService:
             raise InvalidParameter(f"unknown or invalid runtime name: {name}")
         return runtimes[name].get("path") or name
 
-    def _build_spec(self, container: Container, rootfs: str) -> dict[str, Any]:
+    def _build_spec(self, container: Container, rootfs: str, netns: str | None) -> dict[str, Any]:
         directory = os.path.join(self.root, container.id)
         host_network = container.host_config.get("NetworkMode") == "host"
         hostname = hostfiles.hostname_for(container.id, container.config, container.host_config)
@@ -307,7 +308,7 @@ class ContainerService:
         default_ulimits = list(dict(config.default_ulimits).values()) or None
         return speclib.build_spec(
             container.config, container.host_config, container_id=container.id, rootfs=rootfs,
-            mounts=mounts, netns_path=self._netns_path(container),
+            mounts=mounts, netns_path=netns,
             cgroup_parent=config.cgroup_parent, default_ulimits=default_ulimits,
             daemon_init=bool(config.init), default_no_new_privileges=bool(config.no_new_privileges),
             **({"init_binary": config.init_path} if config.init_path else {}))
@@ -316,9 +317,14 @@ class ContainerService:
         networks = (container.network_settings or {}).get("Networks") or {}
         return [n["IPAddress"] for n in networks.values() if n.get("IPAddress")]
 
-    def _netns_path(self, container: Container) -> str | None:
-        resolver = getattr(self.engine, "netns_for", None)
-        return resolver(container) if resolver else None
+    # Networking contract (``engine.networks``, when present): ``setup_container`` makes the
+    # container's network namespace and endpoints, fills NetworkSettings and returns the netns
+    # path for the OCI spec (None: runc makes a private one; host mode: no netns at all);
+    # ``teardown_container`` undoes it when the container stops; ``remove_container`` forgets
+    # it when the container is removed.
+    async def _network_setup(self, container: Container) -> str | None:
+        networks = getattr(self.engine, "networks", None)
+        return await networks.setup_container(container) if networks else None
 
     def _oci_mounts(self, container: Container) -> list[dict[str, Any]]:
         converter = getattr(self.engine, "oci_mounts", None)
@@ -356,9 +362,12 @@ class ContainerService:
                 await asyncio.to_thread(self.engine.images.layers.unmount, container.id)
             except BerthError as exc:
                 log.warning("unmount of %s failed: %s", container.id[:12], exc)
-        releaser = getattr(self.engine, "release_container_network", None)
-        if releaser:
-            await releaser(container)
+        networks = getattr(self.engine, "networks", None)
+        if networks:
+            try:
+                await networks.teardown_container(container)
+            except Exception:  # noqa: BLE001 - the container is gone either way; log and go on
+                log.exception("network teardown of %s failed", container.id[:12])
         shutil.rmtree(state, ignore_errors=True)
 
     # -- exit ------------------------------------------------------------------------------
@@ -517,6 +526,9 @@ class ContainerService:
         remover = getattr(self.engine, "remove_mounts", None)
         if remover:
             await remover(container, volumes)
+        networks = getattr(self.engine, "networks", None)
+        if networks:
+            await networks.remove_container(container)
         shutil.rmtree(os.path.join(self.root, container.id), ignore_errors=True)
         shutil.rmtree(shimlib.state_dir(self.engine.exec_root, container.id), ignore_errors=True)
         with self.engine.store.transaction() as db:
