@@ -206,6 +206,7 @@ class _Listener:
     default_network: str | None
     udp: asyncio.DatagramTransport
     tcp: asyncio.AbstractServer
+    upstreams: list[tuple[str, int]] | None = None   # None: the server's
 
 
 class DnsServer:
@@ -262,12 +263,16 @@ class DnsServer:
                                limit=None if tcp else dnswire.UDP_LIMIT)
         if local is not None:
             return local
-        reply = await self.forward(data, tcp=tcp)
+        listener = self._listeners.get(key)
+        reply = await self.forward(data, tcp=tcp,
+                                   upstreams=listener.upstreams if listener is not None else None)
         return reply if reply else dnswire.error_response(data, dnswire.RCODE_SERVFAIL)
 
-    async def forward(self, data: bytes, *, tcp: bool) -> bytes | None:
-        """Ask each upstream in turn; the first answer wins. None if none answered."""
-        for host, port in self.upstreams:
+    async def forward(self, data: bytes, *, tcp: bool,
+                      upstreams: list[tuple[str, int]] | None = None) -> bytes | None:
+        """Ask each upstream in turn (``upstreams``, default the server's); the first answer
+        wins. None if none answered."""
+        for host, port in (self.upstreams if upstreams is None else upstreams):
             try:
                 if tcp:
                     return await asyncio.wait_for(_ask_tcp(host, port, data), self.timeout)
@@ -278,7 +283,8 @@ class DnsServer:
 
     # ---- listening ----
     async def _serve(self, key: str, udp_sock: socket.socket, tcp_sock: socket.socket,
-                     networks: list[str] | None, default_network: str | None) -> None:
+                     networks: list[str] | None, default_network: str | None,
+                     upstreams: list[tuple[str, int]] | None = None) -> None:
         loop = asyncio.get_running_loop()
         udp, _ = await loop.create_datagram_endpoint(lambda: _UdpListener(self, key), sock=udp_sock)
 
@@ -298,7 +304,7 @@ class DnsServer:
                 writer.close()
 
         tcp = await asyncio.start_server(on_client, sock=tcp_sock)
-        self._listeners[key] = _Listener(key, networks, default_network, udp, tcp)
+        self._listeners[key] = _Listener(key, networks, default_network, udp, tcp, upstreams)
 
     async def listen_gateway(self, network_id: str, ip: str, port: int = 53) -> None:
         """Serve on ip:port of the host netns for one network (key: the network id)."""
@@ -307,11 +313,15 @@ class DnsServer:
         await self._serve(network_id, udp_sock, tcp_sock, None, network_id)
 
     async def listen_in_netns(self, key: str, netns_path: str | os.PathLike[str], network_ids: list[str],
-                              ip: str = DOCKER_DNS_IP, port: int = 53) -> None:
-        """Serve on ip:port inside a container's netns (key: the container id)."""
+                              ip: str = DOCKER_DNS_IP, port: int = 53,
+                              upstreams: Iterable[tuple[str, int] | str] | None = None) -> None:
+        """Serve on ip:port inside a container's netns (key: the container id). ``upstreams``
+        replaces the server's for this listener (a container's ``--dns``)."""
         await self.close_listener(key)
         udp_sock, tcp_sock = await netns.run_in_async(netns_path, _bound_pair, ip, port)
-        await self._serve(key, udp_sock, tcp_sock, list(network_ids), None)
+        own = None if upstreams is None else [
+            (u, 53) if isinstance(u, str) else (u[0], int(u[1])) for u in upstreams]
+        await self._serve(key, udp_sock, tcp_sock, list(network_ids), None, own)
 
     def set_listener_networks(self, key: str, network_ids: list[str]) -> None:
         listener = self._listeners.get(key)

@@ -283,6 +283,51 @@ class Firewall:
         ours = {c for c in chains if self._ours(c)}
         return [ln for ln in lines if ln.split()[1] in ours or _jump_target(ln) in ours]
 
+    def reconcile(self, desired: Iterable[Rule]) -> int:
+        """Make our rules exactly ``desired`` (startup after a crash): rules in our chains, and
+        jumps into them, that are not desired are deleted; missing ones are added; our base
+        chains are created. One ``iptables-restore`` per table. Returns how many were deleted."""
+        by_table: dict[str, list[Rule]] = {}
+        for rule in desired:
+            by_table.setdefault(rule.table, []).append(rule)
+        base_chains = self.chains()
+        deleted = 0
+        with self._lock:
+            saved = self._save()
+            bodies: dict[str, list[str]] = {}
+            for table in dict.fromkeys([*base_chains, *by_table, *saved]):
+                have, lines = saved.get(table, (set(), []))
+                ours = {c for c in have if self._ours(c)}
+                rules = by_table.get(table, [])
+                wanted = {_canonical(r.line) for r in rules}
+                body = bodies.setdefault(table, [])
+                if table in base_chains or rules:
+                    for chain in dict.fromkeys([*base_chains.get(table, []), *(r.chain for r in rules),
+                                                *(_jump_target(r.line) or "" for r in rules)]):
+                        if chain and chain not in have and self._ours(chain):
+                            body.append(f":{chain} - [0:0]")
+                            have.add(chain)
+                kept: set[str] = set()
+                for line in lines:
+                    mine = line.split()[1] in ours or _jump_target(line) in ours
+                    if not mine:
+                        continue
+                    key = _canonical(line)
+                    if key in wanted and key not in kept:
+                        kept.add(key)
+                        continue
+                    body.append(line.replace("-A ", "-D ", 1))
+                    deleted += 1
+                for rule in rules:
+                    key = _canonical(rule.line)
+                    if key in kept:
+                        continue
+                    kept.add(key)
+                    body.append(rule.line if rule.position is None
+                                else f"-I {rule.chain} {rule.position} {rule.spec}")
+            self._restore(bodies)
+        return deleted
+
     def cleanup_all(self) -> None:
         """Remove every chain of this prefix and every rule that jumps into one. Idempotent."""
         with self._lock:

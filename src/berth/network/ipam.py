@@ -84,20 +84,26 @@ def parse_bip(bip: str) -> tuple[IPv4Network, IPv4Address]:
     return iface.network, iface.ip
 
 
-def read_host_networks() -> list[IPv4Network]:
-    """IPv4 prefixes the host routes or has addresses in (main table, no default route)."""
+def read_host_networks(exclude_ifnames: Iterable[str] = ()) -> list[IPv4Network]:
+    """IPv4 prefixes the host routes or has addresses in (main table, no default route).
+
+    Routes and addresses of the interfaces named in ``exclude_ifnames`` are left out (the
+    engine's own bridge, when it checks that no *other* interface overlaps it)."""
     from pyroute2 import IPRoute  # lazy: heavy import, only the daemon needs it
 
     found: set[IPv4Network] = set()
     with IPRoute() as ipr:
+        skip: set[int] = set()
+        for name in exclude_ifnames:
+            skip.update(ipr.link_lookup(ifname=name))
         for route in ipr.route("dump", family=2):
             length = route.get("dst_len") or 0
             dst = route.get("dst")
-            if length and dst and route.get("table") == 254:
+            if length and dst and route.get("table") == 254 and route.get("oif") not in skip:
                 found.add(IPv4Network(f"{dst}/{length}", strict=False))
         for addr in ipr.get_addr(family=2):
             ip = addr.get("address")
-            if ip and not ip.startswith("127."):
+            if ip and not ip.startswith("127.") and addr.get("index") not in skip:
                 found.add(IPv4Network(f"{ip}/{addr['prefixlen']}", strict=False))
     return sorted(found)
 
@@ -287,8 +293,10 @@ class Ipam:
 
     def allocate_network(self, network_id: str, *, name: str = "", subnet: str | None = None,
                          ip_range: str | None = None, gateway: str | None = None,
-                         aux_addresses: dict[str, str] | None = None) -> NetworkPool:
-        """Reserve a subnet for a network (given, or chosen from the default pools) and its gateway."""
+                         aux_addresses: dict[str, str] | None = None,
+                         exclude: Iterable[IPv4Network] = ()) -> NetworkPool:
+        """Reserve a subnet for a network (given, or chosen from the default pools, skipping
+        ``exclude`` too) and its gateway."""
         validate_ipam_config(subnet, ip_range, gateway, aux_addresses)
         with self._lock:
             if network_id in self._networks:
@@ -299,7 +307,7 @@ class Ipam:
                 if clash is not None:
                     raise Forbidden("invalid pool request: Pool overlaps with other one on this address space")
             else:
-                net = self.choose_subnet()
+                net = self.choose_subnet(exclude)
             rng = ipaddress.IPv4Interface(ip_range).network if ip_range else None
             if rng is not None and not rng.subnet_of(net):
                 raise InvalidParameter(f"invalid pool request: ip-range {rng} is not inside subnet {net}")

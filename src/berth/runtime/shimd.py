@@ -626,7 +626,7 @@ class Shim:
     def setup_stdio(self, proc: Proc, stdin: bool, stdout: bool, stderr: bool, tag: str):
         """Returns (runc stdio fds, console socket path or None, fds to close after spawn)."""
         if proc.tty:
-            sock_path = self.path(f"{tag}.console")
+            sock_path = f"{tag}.console"  # relative: the shim runs in its state dir
             try:
                 os.unlink(sock_path)
             except FileNotFoundError:
@@ -954,7 +954,7 @@ class Shim:
 
     # main loop
     def serve(self) -> None:
-        sock_path = self.path("shim.sock")
+        sock_path = "shim.sock"  # relative: the shim runs in its state dir
         try:
             os.unlink(sock_path)
         except FileNotFoundError:
@@ -1058,6 +1058,9 @@ def main(argv: list[str]) -> None:
         os._exit(0 if out.startswith(b'{"ok":true') else 1)
     os.close(ready_r)
     os.setsid()
+    # Sockets are bound by names relative to the state dir (and runc, our child, connects to
+    # the console socket the same way): absolute paths can exceed AF_UNIX's 108 bytes.
+    os.chdir(state_dir)
     null = os.open("/dev/null", os.O_RDWR)
     log = os.open(os.path.join(state_dir, "shim.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(null, 0)

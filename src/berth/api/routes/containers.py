@@ -13,7 +13,7 @@ from berth.api.http import (HijackResponse, Request, Response, StreamResponse, e
 from berth.api.router import Router
 from berth.api.streams import MULTIPLEXED, RAW_STREAM, frame
 from berth.engine.containers.logs import LogOptions
-from berth.errors import InvalidParameter, NotFound
+from berth.errors import BerthError, InvalidParameter, NotFound
 from berth.timeutil import parse_time_value
 
 log = logging.getLogger("berth.api")
@@ -270,11 +270,18 @@ def register(router: Router, engine: Any) -> None:
         if detach:
             await execs.start(exec_id, True, tty)
             return Response(200, b"", content_type="application/json")
-        process = await execs.start(exec_id, False, tty)
         stdin = bool(instance.config.get("AttachStdin"))
         keys = parse_detach_keys(instance.config.get("DetachKeys") or engine.detach_keys_default())
 
         async def handler(client: Any) -> None:
+            # Like dockerd: the connection is hijacked first; a process that cannot start is
+            # reported in the stream, and its exit code (126/127) in exec inspect.
+            try:
+                process = await execs.start(exec_id, False, tty)
+            except BerthError as exc:
+                text = exc.message.encode() + b"\r\n"
+                await client.write(text if tty else frame(1, text))
+                return
             try:
                 await relay(client, process, bool(tty), stdin, keys)
             finally:

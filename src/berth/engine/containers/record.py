@@ -136,7 +136,7 @@ class Container:
             "ExecIDs": list(self.exec_ids) or None,
             "HostConfig": self.host_config,
             "GraphDriver": {"Data": dict(self.graph_data) or None, "Name": self.driver},
-            "Mounts": list(self.mounts),
+            "Mounts": [{k: v for k, v in m.items() if k != "Plan"} for m in self.mounts],
             "Config": self.config,
             "NetworkSettings": self.network_settings,
         }

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 from berth.engine import ids
+from berth.engine import mounts
+from berth.engine.mounts import MountPlan
 from berth.engine.containers import config as cconfig
 from berth.engine.containers import hostfiles
 from berth.engine.containers.logs import (LogLine, LogOptions, current_size, existing_lines,
@@ -98,6 +100,7 @@ class ContainerService:
         self._removed: dict[str, asyncio.Event] = {}
         self._pending_attach: dict[str, list[AttachRequest]] = {}
         self._monitors: dict[str, asyncio.Task] = {}
+        self._mounted: dict[str, list[MountPlan]] = {}
         for row in engine.store.query("SELECT doc FROM containers"):
             container = Container.from_doc(json.loads(row["doc"]))
             self._containers[container.id] = container
@@ -160,6 +163,8 @@ class ContainerService:
         merged["Image"] = image_ref
         path, args = cconfig.command_of(merged)
         host_config = cconfig.normalise_host_config(host_config)
+        driver, log_opts = self._log_driver(host_config)
+        host_config["LogConfig"] = {"Type": driver, "Config": log_opts}  # as Docker records it
         cconfig.check_create(merged, host_config)
         warnings = await asyncio.to_thread(speclib.validate_host_config, host_config)
         speclib.stop_signal(merged)  # refuse a bad StopSignal now, not at stop time
@@ -170,7 +175,7 @@ class ContainerService:
             self._claim_name(name, container_id)
         else:
             name = ids.generated_name(c.name for c in self._containers.values())
-        mounts_plan = self._plan_mounts(merged, host_config)
+        mount_plans = self._plan_mounts(merged, host_config)
         directory = os.path.join(self.root, container_id)
         os.makedirs(directory, mode=0o710)
         container = Container(
@@ -185,7 +190,7 @@ class ContainerService:
             await asyncio.to_thread(self.engine.images.layers.create_rw, container_id, image.top_layer)
             container.graph_data = await asyncio.to_thread(
                 self.engine.images.layers.rw_metadata, container_id)
-            container.mounts = await self._create_volumes(container, mounts_plan)
+            container.mounts = await asyncio.to_thread(self._create_volumes, container, mount_plans)
             self._save(container)
         except BaseException:
             self._containers.pop(container_id, None)
@@ -223,14 +228,40 @@ class ContainerService:
                 "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
                 "MacAddress": "", "Networks": {}}
 
-    # Volumes plug in here (see engine.volumes / engine.mounts).
-    def _plan_mounts(self, config: dict[str, Any], host_config: dict[str, Any]) -> Any:
-        planner = getattr(self.engine, "plan_mounts", None)
-        return planner(config, host_config, self) if planner else None
+    # -- volumes and mounts (engine.volumes does the work; engine.mounts is pure) ----------
+    def _plan_mounts(self, config: dict[str, Any], host_config: dict[str, Any]) -> list[MountPlan]:
+        return mounts.plan_mounts(
+            config, host_config, data_root=self.engine.data_root, exists=os.path.exists,
+            volumes_from=lambda ref: mounts.plans_from_docs(self.get(ref).mounts))
 
-    async def _create_volumes(self, container: Container, plan: Any) -> list[dict[str, Any]]:
-        creator = getattr(self.engine, "create_mounts", None)
-        return await creator(container, plan) if creator else []
+    def _create_volumes(self, container: Container, plans: list[MountPlan]) -> list[dict[str, Any]]:
+        """Create/reference the container's volumes and copy image content into new ones."""
+        if not plans:
+            return []
+        volumes = self.engine.volumes
+        layers = self.engine.images.layers
+        rootfs = layers.mount(container.id)
+        try:
+            attached = volumes.attach(container.id, plans, rootfs=rootfs)
+            try:
+                volumes.populate(container.id, attached, rootfs)
+            except BaseException:
+                volumes.detach(container.id, attached, remove_anonymous=True)
+                raise
+        finally:
+            layers.unmount(container.id)
+        return mounts.container_mount_docs(attached)
+
+    def _mount_volumes(self, container: Container) -> list[MountPlan]:
+        started = self.engine.volumes.mount_plans(container.id, mounts.plans_from_docs(container.mounts))
+        self._mounted[container.id] = started
+        return started
+
+    def _unmount_volumes(self, container: Container) -> None:
+        started = self._mounted.pop(container.id, None)
+        if started is None:  # after a daemon restart: what the record says was mounted
+            started = mounts.plans_from_docs(container.mounts)
+        self.engine.volumes.unmount_plans(container.id, started)
 
     # -- start -----------------------------------------------------------------------------
     async def start(self, ref: str) -> None:
@@ -300,18 +331,23 @@ class ContainerService:
         container.hostname_path = paths["hostname"]
         container.hosts_path = paths["hosts"]
         container.resolv_conf_path = paths["resolv.conf"]
-        mounts = [speclib.bind_mount(paths["resolv.conf"], "/etc/resolv.conf"),
+        oci_mounts = [speclib.bind_mount(paths["resolv.conf"], "/etc/resolv.conf"),
                   speclib.bind_mount(paths["hostname"], "/etc/hostname"),
                   speclib.bind_mount(paths["hosts"], "/etc/hosts")]
-        mounts += self._oci_mounts(container)
+        started = self._mount_volumes(container)
+        oci_mounts += mounts.oci_mounts(started)
         config = self.engine.config
         default_ulimits = list(dict(config.default_ulimits).values()) or None
-        return speclib.build_spec(
+        spec = speclib.build_spec(
             container.config, container.host_config, container_id=container.id, rootfs=rootfs,
-            mounts=mounts, netns_path=netns,
+            mounts=oci_mounts, netns_path=netns,
             cgroup_parent=config.cgroup_parent, default_ulimits=default_ulimits,
             daemon_init=bool(config.init), default_no_new_privileges=bool(config.no_new_privileges),
             **({"init_binary": config.init_path} if config.init_path else {}))
+        propagation = mounts.rootfs_propagation(started)
+        if propagation:
+            spec.setdefault("linux", {})["rootfsPropagation"] = propagation
+        return spec
 
     def _addresses(self, container: Container) -> list[str]:
         networks = (container.network_settings or {}).get("Networks") or {}
@@ -325,10 +361,6 @@ class ContainerService:
     async def _network_setup(self, container: Container) -> str | None:
         networks = getattr(self.engine, "networks", None)
         return await networks.setup_container(container) if networks else None
-
-    def _oci_mounts(self, container: Container) -> list[dict[str, Any]]:
-        converter = getattr(self.engine, "oci_mounts", None)
-        return converter(container) if converter else []
 
     async def _connect_pending_attaches(self, container: Container, client: shimlib.ShimClient) -> None:
         """Clients that attached before start get their streams now, before the process runs,
@@ -355,8 +387,17 @@ class ContainerService:
         exited = self._exited.get(container.id)
         if exited:
             exited.set()
+        if container.host_config.get("AutoRemove"):
+            # As dockerd: a --rm container that cannot start is removed (`docker run --rm`
+            # waits for that), after this start call has answered with its error.
+            asyncio.get_running_loop().call_soon(
+                lambda: asyncio.ensure_future(self._auto_remove(container)))
 
     async def _release_resources(self, container: Container, state: str, unmount: bool = True) -> None:
+        try:
+            await asyncio.to_thread(self._unmount_volumes, container)
+        except BerthError as exc:
+            log.warning("unmounting volumes of %s failed: %s", container.id[:12], exc)
         if unmount:
             try:
                 await asyncio.to_thread(self.engine.images.layers.unmount, container.id)
@@ -395,11 +436,16 @@ class ContainerService:
             exited = self._exited.get(container.id)
             if exited:
                 exited.set()
-        if container.host_config.get("AutoRemove") and container.id in self._containers:
-            try:
-                await self.remove(container.id, force=True, volumes=True)
-            except BerthError as exc:
-                log.warning("auto-remove of %s failed: %s", container.id[:12], exc)
+        if container.host_config.get("AutoRemove"):
+            await self._auto_remove(container)
+
+    async def _auto_remove(self, container: Container) -> None:
+        if container.id not in self._containers or container.removal_in_progress:
+            return
+        try:
+            await self.remove(container.id, force=True, volumes=True)
+        except BerthError as exc:
+            log.warning("auto-remove of %s failed: %s", container.id[:12], exc)
 
     def _client(self, container: Container) -> shimlib.ShimClient:
         state = shimlib.state_dir(self.engine.exec_root, container.id)
@@ -523,9 +569,11 @@ class ContainerService:
             await asyncio.to_thread(self.engine.images.layers.remove_rw, container.id)
         except NotFound:
             pass
-        remover = getattr(self.engine, "remove_mounts", None)
-        if remover:
-            await remover(container, volumes)
+        errors = await asyncio.to_thread(self.engine.volumes.detach, container.id,
+                                         mounts.plans_from_docs(container.mounts),
+                                         remove_anonymous=volumes)
+        for error in errors:
+            log.warning("removing volumes of %s: %s", container.id[:12], error)
         networks = getattr(self.engine, "networks", None)
         if networks:
             await networks.remove_container(container)

@@ -1,0 +1,379 @@
+"""docker run and friends, through the real docker CLI and docker-py, against berthd."""
+
+import json
+import os
+import subprocess
+import time
+import uuid
+
+import docker
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def docker_cli(daemon, *args, input=None, check=False, timeout=60):
+    return subprocess.run(["docker", *args], env=daemon.env(), capture_output=True,
+                          input=input, timeout=timeout, text=isinstance(input, str) or input is None)
+
+
+def unique(prefix="t"):
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def names(busybox):
+    """Container names a test uses; removed afterwards whatever happened."""
+    created = []
+
+    def make(prefix="c"):
+        created.append(unique(prefix))
+        return created[-1]
+
+    yield make
+    for name in created:
+        docker_cli(busybox, "rm", "-f", name)
+
+
+@pytest.fixture
+def client(busybox):
+    api = docker.DockerClient(base_url=busybox.host, version="auto", timeout=60)
+    yield api
+    api.close()
+
+
+def test_run_prints_output_and_passes_exit_code(busybox):
+    result = docker_cli(busybox, "run", "--rm", "busybox", "echo", "hi")
+    assert (result.returncode, result.stdout) == (0, "hi\n")
+    result = docker_cli(busybox, "run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 7")
+    assert result.returncode == 7
+    assert result.stdout == "out\n" and result.stderr == "err\n"
+
+
+def test_missing_and_non_executable_commands(busybox):
+    result = docker_cli(busybox, "run", "--rm", "busybox", "nope")
+    assert result.returncode == 127
+    assert 'exec: "nope": executable file not found in $PATH' in result.stderr
+    result = docker_cli(busybox, "run", "--rm", "busybox", "/etc/passwd")
+    assert result.returncode == 126
+    assert "permission denied" in result.stderr
+
+
+def test_stdin_passes_through_and_closes(busybox):
+    result = docker_cli(busybox, "run", "-i", "--rm", "busybox", "sh", "-c", "cat; echo done",
+                        input="x\ny\n")
+    assert (result.returncode, result.stdout) == (0, "x\ny\ndone\n")
+
+
+def test_detached_logs_inspect_stop(busybox, names):
+    name = names()
+    run = docker_cli(busybox, "run", "-d", "--name", name, "busybox", "sh", "-c",
+                     "echo started; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done")
+    assert run.returncode == 0, run.stderr
+    container_id = run.stdout.strip()
+    assert len(container_id) == 64
+    deadline = time.time() + 10
+    while "started" not in docker_cli(busybox, "logs", name).stdout and time.time() < deadline:
+        time.sleep(0.1)
+    data = json.loads(docker_cli(busybox, "inspect", name).stdout)[0]
+    assert data["Id"] == container_id and data["Name"] == "/" + name
+    assert data["State"]["Running"] is True and data["State"]["Pid"] > 0
+    assert data["State"]["Status"] == "running"
+    assert data["Config"]["Cmd"][0] == "sh"
+    assert data["LogPath"].endswith(f"{container_id}-json.log")
+    ps = docker_cli(busybox, "ps", "--filter", f"name={name}", "--format", "{{.Names}} {{.Status}}")
+    assert ps.stdout.startswith(f"{name} Up ")
+    assert docker_cli(busybox, "stop", name).returncode == 0
+    data = json.loads(docker_cli(busybox, "inspect", name).stdout)[0]
+    assert data["State"]["Status"] == "exited" and data["State"]["ExitCode"] == 0
+    assert data["State"]["FinishedAt"] > data["State"]["StartedAt"]
+    assert docker_cli(busybox, "logs", name).stdout == "started\nbye\n"
+
+
+def test_stop_timeout_then_sigkill_gives_137(busybox, names):
+    name = names()
+    docker_cli(busybox, "run", "-d", "--name", name, "busybox", "sh", "-c",
+               "trap '' TERM; while true; do sleep 0.1; done")
+    started = time.time()
+    assert docker_cli(busybox, "stop", "-t", "1", name).returncode == 0
+    assert time.time() - started < 8
+    state = json.loads(docker_cli(busybox, "inspect", name).stdout)[0]["State"]
+    assert state["ExitCode"] == 137
+
+
+def test_kill_with_signal_and_wait(busybox, names):
+    name = names()
+    # PID 1 ignores signals it has no handler for: --init (tini) passes USR1 on to sleep.
+    docker_cli(busybox, "run", "-d", "--init", "--name", name, "busybox", "sleep", "300")
+    assert docker_cli(busybox, "kill", "-s", "USR1", name).returncode == 0
+    waited = docker_cli(busybox, "wait", name)
+    assert waited.stdout.strip() == "138"  # 128 + SIGUSR1
+    result = docker_cli(busybox, "kill", name)
+    assert result.returncode != 0 and "is not running" in result.stderr
+
+
+def test_logs_options(busybox, names):
+    name = names()
+    docker_cli(busybox, "run", "--name", name, "busybox", "sh", "-c",
+               "for i in 1 2 3 4 5; do echo line$i; done; echo oops >&2")
+    assert docker_cli(busybox, "logs", "--tail", "2", name).stdout == "line5\n"
+    both = docker_cli(busybox, "logs", name)
+    assert both.stdout == "line1\nline2\nline3\nline4\nline5\n" and both.stderr == "oops\n"
+    stamped = docker_cli(busybox, "logs", "-t", name).stdout.splitlines()
+    assert stamped[0].endswith(" line1") and stamped[0][4] == "-" and stamped[0][29] == "Z"
+    future = docker_cli(busybox, "logs", "--since", str(int(time.time()) + 100), name)
+    assert future.stdout == "" and future.stderr == ""
+
+
+def test_logs_follow_ends_when_container_exits(busybox, names):
+    name = names()
+    docker_cli(busybox, "run", "-d", "--name", name, "busybox", "sh", "-c",
+               "echo a; sleep 1; echo b")
+    result = docker_cli(busybox, "logs", "-f", name, timeout=20)
+    assert result.stdout == "a\nb\n"
+
+
+def test_exec_exit_codes_env_user_workdir(busybox, names):
+    name = names()
+    docker_cli(busybox, "run", "-d", "--name", name, "busybox", "sleep", "300")
+    result = docker_cli(busybox, "exec", "-e", "FOO=bar", "-u", "nobody", "-w", "/tmp", name,
+                        "sh", "-c", "echo $FOO $(id -u) $(pwd); exit 5")
+    assert result.returncode == 5
+    assert result.stdout == "bar 65534 /tmp\n"
+    piped = docker_cli(busybox, "exec", "-i", name, "cat", input="through exec\n")
+    assert piped.stdout == "through exec\n"
+    missing = docker_cli(busybox, "exec", name, "nope")
+    assert missing.returncode == 127
+
+
+def test_exec_detached(busybox, names, client):
+    name = names()
+    docker_cli(busybox, "run", "-d", "--name", name, "busybox", "sleep", "300")
+    assert docker_cli(busybox, "exec", "-d", name, "sh", "-c", "echo hi > /tmp/done").returncode == 0
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        if docker_cli(busybox, "exec", name, "cat", "/tmp/done").stdout == "hi\n":
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("detached exec did not run")
+
+
+def test_name_conflicts_and_validation(busybox, names):
+    name = names()
+    assert docker_cli(busybox, "create", "--name", name, "busybox").returncode == 0
+    again = docker_cli(busybox, "create", "--name", name, "busybox")
+    assert again.returncode != 0
+    assert f'Conflict. The container name "/{name}" is already in use by container' in again.stderr
+    bad = docker_cli(busybox, "create", "--name", "bad name!", "busybox")
+    assert "Invalid container name (bad name!)" in bad.stderr
+
+
+def test_unknown_image(busybox):
+    result = docker_cli(busybox, "create", "--pull", "never", "nonexistent-image-xyz")
+    assert result.returncode != 0
+    assert "No such image: nonexistent-image-xyz:latest" in result.stderr
+
+
+def test_create_start_attach_and_rm(busybox, names):
+    name = names()
+    created = docker_cli(busybox, "create", "--name", name, "busybox", "echo", "from start")
+    assert created.returncode == 0
+    started = docker_cli(busybox, "start", "-a", name)
+    assert (started.returncode, started.stdout) == (0, "from start\n")
+    running = docker_cli(busybox, "run", "-d", "busybox", "sleep", "300").stdout.strip()
+    refused = docker_cli(busybox, "rm", running)
+    assert refused.returncode != 0 and "container is running" in refused.stderr
+    assert docker_cli(busybox, "rm", "-f", running).returncode == 0
+    gone = docker_cli(busybox, "inspect", running)
+    assert "No such object" in gone.stderr or "No such container" in gone.stderr
+
+
+def test_rm_flag_removes_container(busybox):
+    name = unique("rm")
+    assert docker_cli(busybox, "run", "--rm", "--name", name, "busybox", "true").returncode == 0
+    assert docker_cli(busybox, "ps", "-a", "-q", "--filter", f"name={name}").stdout == ""
+
+
+def test_unique_prefix_lookup(busybox, names):
+    name = names()
+    container_id = docker_cli(busybox, "create", "--name", name, "busybox").stdout.strip()
+    shown = docker_cli(busybox, "inspect", "--format", "{{.Name}}", container_id[:10])
+    assert shown.stdout.strip() == "/" + name
+
+
+def test_ps_filters_and_formats(busybox, names):
+    exited, running = names("ex"), names("run")
+    docker_cli(busybox, "run", "--name", exited, "--label", "tier=x", "busybox", "sh", "-c", "exit 2")
+    docker_cli(busybox, "run", "-d", "--name", running, "--label", "tier=y", "busybox", "sleep", "300")
+    by_status = docker_cli(busybox, "ps", "-a", "--filter", "status=exited", "--format", "{{.Names}}")
+    assert exited in by_status.stdout.split() and running not in by_status.stdout.split()
+    by_exit = docker_cli(busybox, "ps", "-a", "--filter", "exited=2", "--format", "{{.Names}}")
+    assert exited in by_exit.stdout.split()
+    by_label = docker_cli(busybox, "ps", "-a", "--filter", "label=tier=y", "-q", "--no-trunc")
+    assert len(by_label.stdout.split()) == 1 and len(by_label.stdout.strip()) == 64
+    by_ancestor = docker_cli(busybox, "ps", "--filter", "ancestor=busybox", "--format", "{{.Names}}")
+    assert running in by_ancestor.stdout.split()
+    last = docker_cli(busybox, "ps", "-l", "--format", "{{.Names}}")
+    assert last.stdout.strip() == running
+    table = docker_cli(busybox, "ps", "-a", "--filter", f"name={exited}")
+    assert table.stdout.splitlines()[0].split() == ["CONTAINER", "ID", "IMAGE", "COMMAND",
+                                                     "CREATED", "STATUS", "PORTS", "NAMES"]
+    assert "Exited (2)" in table.stdout
+
+
+def test_rename_and_restart(busybox, names):
+    old, new = names(), names()
+    docker_cli(busybox, "run", "-d", "--name", old, "busybox", "sleep", "300")
+    assert docker_cli(busybox, "rename", old, new).returncode == 0
+    first_pid = json.loads(docker_cli(busybox, "inspect", new).stdout)[0]["State"]["Pid"]
+    assert docker_cli(busybox, "restart", "-t", "0", new).returncode == 0
+    second = json.loads(docker_cli(busybox, "inspect", new).stdout)[0]["State"]
+    assert second["Running"] and second["Pid"] != first_pid
+
+
+def test_isolation_and_defaults_inside(busybox):
+    script = ("grep CapEff /proc/self/status; hostname; cat /etc/hostname; "
+              "grep -c . /proc/net/dev; ls /dev/pts >/dev/null && echo pts; id -u")
+    result = docker_cli(busybox, "run", "--rm", "--network", "none", "-h", "boxy", "busybox",
+                        "sh", "-c", script)
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["CapEff:", "00000000a80425fb"]
+    assert lines[1] == "boxy" and lines[2] == "boxy"
+    assert lines[3] == "3"  # header lines + lo only
+    assert lines[4:] == ["pts", "0"]
+
+
+def test_create_options_honoured(busybox):
+    script = ("id; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || "
+              "cat /sys/fs/cgroup/memory.max; ulimit -n; touch /x 2>&1 | head -c 40; echo; "
+              "cat /proc/sys/net/ipv4/ip_forward 2>/dev/null; grep -c extra /etc/hosts")
+    result = docker_cli(busybox, "run", "--rm", "--user", "1:1", "--group-add", "65534",
+                        "--memory", "64m", "--ulimit", "nofile=512:512", "--read-only",
+                        "--add-host", "extra:10.9.8.7", "--network", "none",
+                        "busybox", "sh", "-c", script)
+    out = result.stdout.splitlines()
+    assert out[0].startswith("uid=1(daemon) gid=1(daemon)") and "65534" in out[0]
+    assert out[1] == str(64 * 1024 * 1024)
+    assert out[2] == "512"
+    assert "Read-only file system" in out[3]
+    assert out[-1] == "1"
+
+
+def test_privileged_uses_host_bounding_set(busybox):
+    with open("/proc/self/status") as handle:
+        bounding = [l.split()[1] for l in handle if l.startswith("CapBnd")][0]
+    result = docker_cli(busybox, "run", "--rm", "--privileged", "busybox", "grep", "CapEff",
+                        "/proc/self/status")
+    assert result.stdout.split()[1] == bounding
+
+
+def test_init_and_tmpfs_and_env(busybox):
+    result = docker_cli(busybox, "run", "--rm", "--init", "--tmpfs", "/scratch:size=1m",
+                        "-e", "A=1", "busybox", "sh", "-c",
+                        "cat /proc/1/cmdline | tr '\\0' ' '; echo; grep /scratch /proc/mounts | "
+                        "cut -d' ' -f3; echo $A")
+    lines = result.stdout.splitlines()
+    assert "docker-init" in lines[0] or "tini" in lines[0]
+    assert lines[1] == "tmpfs" and lines[2] == "1"
+
+
+def test_ulimit_beyond_host_hard_limit_is_refused(busybox):
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        pytest.skip("no finite hard limit here")
+    result = docker_cli(busybox, "run", "--rm", "--ulimit", f"nofile={hard + 1}:{hard + 1}",
+                        "busybox", "true")
+    assert result.returncode != 0
+    assert "nofile" in result.stderr
+
+
+def test_failed_start_is_inspectable(busybox, names):
+    name = names()
+    docker_cli(busybox, "create", "--name", name, "busybox", "/nonexistent")
+    result = docker_cli(busybox, "start", name)
+    assert result.returncode != 0
+    state = json.loads(docker_cli(busybox, "inspect", name).stdout)[0]["State"]
+    assert "executable file not found" in state["Error"] or "no such file" in state["Error"]
+    assert state["Running"] is False
+
+
+def test_events_for_lifecycle(busybox, names):
+    name = names()
+    since = str(time.time())
+    docker_cli(busybox, "run", "--name", name, "busybox", "true")
+    docker_cli(busybox, "rm", name)
+    out = docker_cli(busybox, "events", "--since", since, "--until", str(time.time() + 0.5),
+                     "--filter", f"container={name}", "--format", "{{.Action}}").stdout.split()
+    assert out[:1] == ["create"] and "start" in out and "die" in out and out[-1] == "destroy"
+
+
+def test_docker_py_run_logs_exec_wait_remove(client):
+    assert client.containers.run("busybox", "echo hello", remove=True) == b"hello\n"
+    container = client.containers.run("busybox", "sh -c 'echo x; sleep 300'", detach=True)
+    try:
+        stream = container.logs(stream=True)
+        assert next(stream) == b"x\n"
+        code, (out, err) = container.exec_run("sh -c 'echo o; echo e >&2; exit 3'", demux=True)
+        assert (code, out, err) == (3, b"o\n", b"e\n")
+        container.kill()
+        assert container.wait()["StatusCode"] == 137
+    finally:
+        container.remove(force=True)
+    with pytest.raises(docker.errors.NotFound):
+        client.containers.get(container.id)
+
+
+def test_docker_py_attach_socket(client):
+    container = client.containers.create("busybox", "cat", stdin_open=True)
+    try:
+        sock = client.api.attach_socket(container.id, params={"stdin": 1, "stdout": 1, "stream": 1})
+        container.start()
+        raw = sock._sock
+        raw.sendall(b"ping\n")
+        raw.shutdown(1)  # half-close: stdin EOF
+        data = b""
+        while True:
+            chunk = raw.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        assert data[8:] == b"ping\n" and data[0] == 1
+        assert container.wait(timeout=10)["StatusCode"] == 0
+    finally:
+        container.remove(force=True)
+
+
+def test_tty_run_is_raw(busybox):
+    import pexpect
+    child = pexpect.spawn("docker", ["run", "-it", "--rm", "busybox", "sh"], env=busybox.env(),
+                          timeout=20)
+    try:
+        child.expect("# ")
+        child.sendline("echo $((6*7))")
+        child.expect("42")
+        child.sendline("exit 4")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 4
+
+
+def test_detach_keys_and_attach_back(busybox, names):
+    import pexpect
+    name = names()
+    child = pexpect.spawn("docker", ["run", "-it", "--name", name, "busybox", "sh"],
+                          env=busybox.env(), timeout=20)
+    child.expect("# ")
+    child.send("\x10\x11")  # ctrl-p ctrl-q
+    child.expect(pexpect.EOF)
+    child.close()
+    state = json.loads(docker_cli(busybox, "inspect", name).stdout)[0]["State"]
+    assert state["Running"] is True
+    again = pexpect.spawn("docker", ["attach", name], env=busybox.env(), timeout=20)
+    again.sendline("echo back")
+    again.expect("back")
+    again.sendline("exit 0")
+    again.expect(pexpect.EOF)
+    again.close()
