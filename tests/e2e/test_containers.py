@@ -377,3 +377,39 @@ def test_detach_keys_and_attach_back(busybox, names):
     again.sendline("exit 0")
     again.expect(pexpect.EOF)
     again.close()
+
+
+def test_attach_websocket(busybox, names):
+    """GET /containers/{id}/attach/ws: RFC 6455 handshake, output as binary messages."""
+    import socket
+
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import AcceptConnection, BytesMessage, Request, TextMessage
+
+    name = names()
+    docker_cli(busybox, "create", "-i", "--name", name, "busybox", "sh", "-c",
+               "read line; echo got:$line")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.settimeout(10)
+    sock.connect(busybox.socket_path)
+    ws = WSConnection(ConnectionType.CLIENT)
+    sock.sendall(ws.send(Request(host="localhost",
+                                 target=f"/v1.47/containers/{name}/attach/ws?stream=1&stdin=1&stdout=1")))
+    events = []
+    while not any(isinstance(e, AcceptConnection) for e in events):
+        ws.receive_data(sock.recv(4096))
+        events += list(ws.events())
+    assert docker_cli(busybox, "start", name).returncode == 0
+    sock.sendall(ws.send(TextMessage(data="hello\n")))
+    received = b""
+    deadline = time.time() + 10
+    while b"got:hello" not in received and time.time() < deadline:
+        data = sock.recv(4096)
+        if not data:
+            break
+        ws.receive_data(data)
+        for event in ws.events():
+            if isinstance(event, BytesMessage):
+                received += event.data
+    sock.close()
+    assert b"got:hello\n" in received

@@ -161,3 +161,4 @@ class HijackResponse:
     handler: Callable[[Any], Awaitable[None]]
     content_type: str = "application/vnd.docker.raw-stream"
     headers: list[tuple[str, str]] = field(default_factory=list)
+    upgrade: str = "tcp"  # "websocket" for /attach/ws: a 101 Switching Protocols handshake

@@ -275,11 +275,15 @@ class _Connection:
         await request.discard_body()
         upgrade = request.headers.get("upgrade", "").lower() == "tcp" or \
             "upgrade" in request.headers.get("connection", "").lower()
-        lines = ["HTTP/1.1 101 UPGRADED" if upgrade else "HTTP/1.1 200 OK"]
-        lines += [f"{k}: {v}" for k, v in COMMON_HEADERS]
-        lines.append(f"Content-Type: {response.content_type}")
-        if upgrade:
-            lines += ["Connection: Upgrade", "Upgrade: tcp"]
+        if response.upgrade == "websocket":
+            lines = ["HTTP/1.1 101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade"]
+            lines += [f"{k}: {v}" for k, v in COMMON_HEADERS]
+        else:
+            lines = ["HTTP/1.1 101 UPGRADED" if upgrade else "HTTP/1.1 200 OK"]
+            lines += [f"{k}: {v}" for k, v in COMMON_HEADERS]
+            lines.append(f"Content-Type: {response.content_type}")
+            if upgrade:
+                lines += ["Connection: Upgrade", "Upgrade: tcp"]
         lines += [f"{k}: {v}" for k, v in response.headers]
         self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         await self.writer.drain()

@@ -10,6 +10,7 @@ from typing import Any, AsyncIterator, Protocol
 
 from berth.api.http import (HijackResponse, Request, Response, StreamResponse, empty,
                             json_response)
+from berth.api import websocket
 from berth.api.router import Router
 from berth.api.streams import MULTIPLEXED, RAW_STREAM, frame
 from berth.engine.containers.logs import LogOptions
@@ -240,6 +241,27 @@ def register(router: Router, engine: Any) -> None:
 
         return HijackResponse(handler, stream_content_type(request, tty))
 
+    async def attach_ws(request: Request) -> HijackResponse:
+        """The websocket flavour of attach: raw output (never framed), messages as stdin."""
+        container = containers.get(request.params["id"])
+        accept = websocket.accept_key(request)
+        want = {name: request.flag(name) for name in ("stdin", "stdout", "stderr", "stream", "logs")}
+
+        async def handler(raw: Any) -> None:
+            client = websocket.WebSocketStream(raw)
+            if want["logs"] and container.log_path:
+                options = LogOptions(stdout=want["stdout"], stderr=want["stderr"])
+                async for line in containers.logs(container.id, options):
+                    await client.write(line.render(options))
+            if not want["stream"]:
+                return
+            process = await containers.attach(container.id, want["stdin"], want["stdout"],
+                                              want["stderr"])
+            await relay(client, process, True, want["stdin"], b"")
+
+        return HijackResponse(handler, headers=[("Sec-WebSocket-Accept", accept)],
+                              upgrade="websocket")
+
     async def logs(request: Request) -> StreamResponse:
         container = containers.get(request.params["id"])
         options = _log_options(request)
@@ -308,6 +330,7 @@ def register(router: Router, engine: Any) -> None:
     router.add("POST", "/containers/{id}/rename", rename)
     router.add("POST", "/containers/{id}/resize", resize)
     router.add("POST", "/containers/{id}/attach", attach)
+    router.add("GET", "/containers/{id}/attach/ws", attach_ws)
     router.add("GET", "/containers/{id}/logs", logs)
     router.add("POST", "/containers/{id}/exec", exec_create)
     router.add("POST", "/exec/{id}/start", exec_start)

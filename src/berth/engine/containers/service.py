@@ -101,6 +101,9 @@ class ContainerService:
         self._pending_attach: dict[str, list[AttachRequest]] = {}
         self._monitors: dict[str, asyncio.Task] = {}
         self._mounted: dict[str, list[MountPlan]] = {}
+        # Lifecycle observers (health checks, restart policies...): objects with optional
+        # on_start(container), on_exit(container), on_remove(container) methods.
+        self.observers: list[Any] = []
         for row in engine.store.query("SELECT doc FROM containers"):
             container = Container.from_doc(json.loads(row["doc"]))
             self._containers[container.id] = container
@@ -140,6 +143,15 @@ class ContainerService:
 
     def using_image(self, image_id: str) -> list[Container]:
         return [c for c in self._containers.values() if c.image_id == image_id]
+
+    def _notify(self, what: str, container: Container) -> None:
+        for observer in self.observers:
+            handler = getattr(observer, what, None)
+            if handler:
+                try:
+                    handler(container)
+                except Exception:  # noqa: BLE001 - an observer must not break the lifecycle
+                    log.exception("%s observer failed for %s", what, container.id[:12])
 
     def _save(self, container: Container) -> None:
         with self.engine.store.transaction() as db:
@@ -306,6 +318,7 @@ class ContainerService:
         self._save(container)
         self._event(container, "start")
         self._monitors[container.id] = asyncio.ensure_future(self._monitor(container, client))
+        self._notify("on_start", container)
 
     def _runtime_binary(self, container: Container) -> str:
         name = container.host_config.get("Runtime") or self.engine.config.default_runtime or "runc"
@@ -436,6 +449,7 @@ class ContainerService:
             exited = self._exited.get(container.id)
             if exited:
                 exited.set()
+        self._notify("on_exit", container)
         if container.host_config.get("AutoRemove"):
             await self._auto_remove(container)
 
@@ -584,6 +598,7 @@ class ContainerService:
         self._containers.pop(container.id, None)
         self._locks.pop(container.id, None)
         self._event(container, "destroy")
+        self._notify("on_remove", container)
         removed = self._removed.pop(container.id, None)
         if removed:
             removed.set()
@@ -667,6 +682,7 @@ class ContainerService:
             if alive:
                 self._exit_event(container.id)
                 self._monitors[container.id] = asyncio.ensure_future(self._monitor(container, client))
+                self._notify("on_start", container)
                 continue
             result = await asyncio.to_thread(client.read_exit) or {"exit_code": 255}
             await self._on_exit(container, result)
