@@ -413,3 +413,44 @@ def test_attach_websocket(busybox, names):
                 received += event.data
     sock.close()
     assert b"got:hello\n" in received
+
+
+def test_devices_sysctls_shm_dns(busybox):
+    script = ("ls -l /dev/xnull | cut -c1; cat /proc/sys/net/ipv4/tcp_syncookies; "
+              "df -k /dev/shm | tail -1 | awk '{print $2}'; grep nameserver /etc/resolv.conf; "
+              "grep search /etc/resolv.conf")
+    result = docker_cli(busybox, "run", "--rm", "--network", "none", "--device", "/dev/null:/dev/xnull",
+                        "--sysctl", "net.ipv4.tcp_syncookies=0", "--shm-size", "8m",
+                        "--dns", "192.0.2.53", "--dns-search", "example.test", "busybox", "sh", "-c", script)
+    lines = result.stdout.splitlines()
+    assert lines[0] == "c"
+    assert lines[1] == "0"
+    assert lines[2] == str(8 * 1024)
+    assert lines[3] == "nameserver 192.0.2.53"
+    assert lines[4] == "search example.test"
+
+
+def test_log_driver_none_and_rotation(busybox, names):
+    quiet = names()
+    docker_cli(busybox, "run", "--name", quiet, "--log-driver", "none", "busybox", "echo", "x")
+    result = docker_cli(busybox, "logs", quiet)
+    assert result.returncode != 0 and "does not support reading" in result.stderr
+    rotated = names()
+    docker_cli(busybox, "run", "--name", rotated, "--log-opt", "max-size=1k", "--log-opt", "max-file=3",
+               "busybox", "sh", "-c", "for i in $(seq 1 200); do echo line-$i; done")
+    log_path = json.loads(docker_cli(busybox, "inspect", rotated).stdout)[0]["LogPath"]
+    assert os.path.exists(log_path + ".1")
+    assert not os.path.exists(log_path + ".3")
+    tail = docker_cli(busybox, "logs", "--tail", "1", rotated).stdout
+    assert tail == "line-200\n"
+    with open(log_path) as handle:
+        first = json.loads(handle.readline())
+    assert set(first) == {"log", "stream", "time"} and first["stream"] == "stdout"
+
+
+def test_tty_logs_are_raw(busybox, names):
+    name = names()
+    docker_cli(busybox, "run", "-t", "--name", name, "busybox", "sh", "-c", "echo tty; echo err >&2")
+    result = subprocess.run(["docker", "logs", name], env=busybox.env(), capture_output=True,
+                            timeout=30)  # bytes: text mode would turn \r\n into \n
+    assert result.stdout == b"tty\r\nerr\r\n" and result.stderr == b""
