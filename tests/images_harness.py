@@ -51,3 +51,9 @@ def import_busybox(env: dict[str, str], tag: str = "busybox:latest") -> str:
     if result.returncode != 0:
         raise RuntimeError(f"docker import failed: {result.stderr.decode()}")
     return result.stdout.decode().strip()
+
+
+if __name__ == "__main__":
+    # `python3 tests/images_harness.py | docker import -c 'CMD ["sh"]' - busybox` (install script)
+    import sys
+    sys.stdout.buffer.write(busybox_rootfs_tar())

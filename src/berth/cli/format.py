@@ -85,6 +85,50 @@ def sorted_row(row: Any) -> Any:
     return row
 
 
+class Row:
+    """One row of a list command: docker's formatter "context" objects.
+
+    Public attributes are the fields (docker's argument-less methods: ``{{.ID}}``), set in
+    sorted order because ``{{json .}}`` marshals them as a Go map; methods with arguments
+    (``{{.Label "x"}}``) are methods. ``go_type`` names the class in template errors
+    ("can't evaluate field X in type *formatter.ContainerContext").
+    """
+
+    go_type = "formatter.Row"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__name__ = cls.go_type  # gotemplate names a plain object's type by its class
+
+    def __init__(self, fields: Mapping[str, Any]):
+        for key in sorted(fields):
+            setattr(self, key, fields[key])
+
+
+def label_header(name: str) -> str:
+    """docker's SubHeaderContext.Label: the last dotted part, "-"/"_" as spaces."""
+    last = name.split(".")[-1]
+    return last.replace("-", " ").replace("_", " ")
+
+
+class HeaderContext:
+    """What a table's header row is rendered against (docker's SubHeaderContext, a map of
+    titles with a ``Label`` method): a field without a title prints ``<no value>``."""
+
+    def __init__(self, titles: Mapping[str, str]):
+        self._titles = dict(titles)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        from berth.gotemplate._values import MISSING
+
+        return self._titles.get(name, MISSING)
+
+    def Label(self, name: str) -> str:  # noqa: N802 - docker's method name
+        return label_header(name)
+
+
 class ListFormatter:
     """Formats rows (dicts) the way ``docker <object> ls --format`` does.
 
@@ -100,6 +144,7 @@ class ListFormatter:
         headers: Mapping[str, str],
         quiet: bool = False,
         quiet_format: str = "{{.ID}}",
+        parse_status: int = 64,
     ):
         if quiet:
             fmt = quiet_format
@@ -107,7 +152,10 @@ class ListFormatter:
             fmt = default_table
         self.format = fmt
         self.headers = dict(headers)
-        self._template = compile_template(template_text(fmt))
+        try:
+            self._template = compile_template(template_text(fmt))
+        except FormatError as e:
+            raise FormatError(e.message, parse_status) from None
 
     @property
     def table(self) -> bool:
@@ -123,7 +171,7 @@ class ListFormatter:
             return body
         header_tmpl = compile_template(template_text(self.format), HEADER_FUNCS)
         # A field without a title prints as Go prints a missing map key: "<no value>".
-        header = execute(header_tmpl, self.headers)
+        header = execute(header_tmpl, HeaderContext(self.headers))
         from io import StringIO
 
         buf = StringIO()
@@ -151,7 +199,9 @@ def inspect_write(
 ) -> list[str]:
     """docker's inspect.Inspect: write the objects found; return the errors (one per ref).
 
-    ``get(ref)`` returns the object or raises; its exception text is the error.
+    ``get(ref)`` returns the object, or ``Raw(object, bytes)`` when the daemon's own JSON
+    bytes are at hand (printed re-indented, as docker does), or raises; its exception
+    text is the error.
     """
     from berth.client.gojson import dumps
 
@@ -159,6 +209,7 @@ def inspect_write(
     if fmt and fmt != JSON:
         tmpl = compile_template(fmt)
     found: list[Any] = []
+    raws: list[bytes] = []
     errors: list[str] = []
     lines: list[str] = []
     for ref in refs:
@@ -167,15 +218,26 @@ def inspect_write(
         except Exception as e:  # each ref reports its own failure, like docker
             errors.append(str(e))
             continue
+        raw = None
+        if isinstance(obj, Raw):
+            obj, raw = obj.value, obj.raw
         if tmpl is not None:
             try:
                 lines.append(execute(tmpl, obj) + "\n")
             except FormatError as e:
                 errors.append(e.message)
+        elif raw is not None:
+            raws.append(raw)
         else:
             found.append(obj)
     if tmpl is not None:
         out.write("".join(lines) if lines else "\n")
+    elif raws:
+        from berth.cli import jsonraw
+
+        joined = jsonraw.join_array(raws)
+        text = jsonraw.compact(joined) if fmt == JSON else jsonraw.indent(joined)
+        out.write(text.decode("utf-8", "replace") + "\n")
     elif not found:
         out.write("[]\n")
     elif fmt == JSON:
@@ -183,3 +245,27 @@ def inspect_write(
     else:
         out.write(dumps(found, indent=4) + "\n")
     return errors
+
+
+class Raw:
+    """An inspected object with the bytes the daemon sent for it."""
+
+    def __init__(self, value: Any, raw: bytes):
+        self.value = value
+        self.raw = raw
+
+
+class GoStruct(dict):
+    """A JSON object whose Go struct field names differ from its JSON keys.
+
+    docker's templates see Go field names (``{{.Server.APIVersion}}``) while ``{{json .}}``
+    prints JSON keys (``"ApiVersion"``): lookups accept the aliases, JSON keeps the keys."""
+
+    def __init__(self, data: Mapping[str, Any], **aliases: str):
+        super().__init__(data)
+        self._aliases = aliases
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if key not in self and key in self._aliases:
+            return super().get(self._aliases[key], default)
+        return super().get(key, default)

@@ -60,7 +60,9 @@ def client_version(cli: Any, api_version: str | None) -> dict[str, Any]:
         "BuildTime": "",
         "Context": cli.current_context,
     }
-    return {k: v for k, v in data.items() if v != "" or k == "Context"}
+    from berth.cli.format import GoStruct
+    return GoStruct({k: v for k, v in data.items() if v != "" or k == "Context"},
+                    APIVersion="ApiVersion")
 
 
 def server_version(sv: dict[str, Any]) -> dict[str, Any]:
@@ -111,7 +113,8 @@ def server_version(sv: dict[str, Any]) -> dict[str, Any]:
             del out[key]
     if not out.get("Experimental"):
         out.pop("Experimental", None)
-    return out
+    from berth.cli.format import GoStruct
+    return GoStruct(out, APIVersion="ApiVersion")
 
 
 def version_text(data: dict[str, Any]) -> str:
