@@ -15,7 +15,7 @@ import json
 import os
 import stat
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 from berth.errors import InvalidParameter, NotFound
@@ -180,20 +180,23 @@ def stat_path(root: str, path: str) -> PathStat:
             return _stat(rootfs, abs_path, parent.fd, base)
 
 
-def archive_path(root: str, path: str) -> tuple[PathStat, Iterator[bytes]]:
+def archive_path(root: str, path: str, rebase: str | None = None) -> tuple[PathStat, Iterator[bytes]]:
     """``GET /containers/{id}/archive``: the stat and a tar of the path, entries named after
-    the requested path's base name (``etc/``, ``etc/passwd``...), like moby's rebase.
+    the requested path's base name (``etc/``, ``etc/passwd``...), like moby's rebase, or
+    after ``rebase`` when given (a volume's root stands for its mount point's name).
     Resolution happens again when the stream starts (nothing is held open until then)."""
     abs_path = container_path(path)
     pstat = stat_path(root, path)
+    if rebase:
+        pstat = replace(pstat, name=rebase)
 
     def generate() -> Iterator[bytes]:
         with RootFS(root) as rootfs:
             parent, base = _resolve_parent(rootfs, abs_path)
             with parent:
                 w = TarWriter()
-                rebase = go_base(abs_path)
-                name = "/" if rebase == "/" else rebase
+                base_name = rebase or go_base(abs_path)
+                name = "/" if base_name == "/" else base_name
                 st = _lstat(parent.fd, base, abs_path)
                 if not stat.S_ISDIR(st.st_mode):
                     yield from w.entry(parent.fd, base, name, st)

@@ -1,14 +1,21 @@
 """Images: records (config blobs by digest), tags, lookups, and the layer store behind them.
 
 An image is its config JSON, stored in the content store; its ID is that blob's digest, so it
-survives save/load unchanged. Tags map normalised references to image IDs (SQLite). Layers
-are in ``storage.layers``: each image holds one reference on its top layer.
+survives save/load unchanged. Tags map normalised references to image IDs (SQLite); digest
+references (``name@sha256:...``) live in the same table. Layers are in ``storage.layers``:
+each image holds one reference on its top layer.
+
+Crash safety: layers commit atomically (``LayerStore``); an image becomes visible only when
+its row is written, after its layers exist. At startup ``_reconcile`` drops what an
+interrupted import/load/commit left: temp directories, layers no image references, and
+config blobs no image row points to.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -16,12 +23,12 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from berth.distribution import reference
 from berth.engine import ids
+from berth.engine.images.times import go_time
 from berth.engine.store import register_schema
-from berth.errors import Conflict, InvalidParameter, NotFound
+from berth.errors import InvalidParameter, NotFound
 from berth.storage.content import ContentStore
 from berth.storage.drivers import new_driver
 from berth.storage.layers import LayerStore, chain_ids
-from berth.timeutil import rfc3339_nano
 
 if TYPE_CHECKING:
     from berth.engine.containers.record import Container
@@ -40,6 +47,9 @@ CREATE TABLE IF NOT EXISTS tags (
 );
 """)
 
+# A config blob bigger than this is not an image config (the orphan sweep skips it).
+_MAX_CONFIG_SIZE = 8 << 20
+
 
 @dataclass
 class Image:
@@ -57,9 +67,17 @@ class Image:
         return list((self.document.get("rootfs") or {}).get("diff_ids") or [])
 
     @property
+    def chain(self) -> list[str]:
+        return chain_ids(self.diff_ids)
+
+    @property
     def top_layer(self) -> str | None:
-        chain = chain_ids(self.diff_ids)
+        chain = self.chain
         return chain[-1] if chain else None
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return dict(self.config.get("Labels") or {})
 
 
 def normalise(ref: str) -> str:
@@ -75,6 +93,19 @@ def familiar(ref: str) -> str:
     return str(reference.parse_normalized_named(ref).familiar())
 
 
+def is_digest_ref(key: str) -> bool:
+    return "@" in key
+
+
+def ref_name(key: str) -> str:
+    """The repository of a normalised key (``docker.io/library/busybox``)."""
+    return reference.parse_normalized_named(key).name
+
+
+def short(image_id: str) -> str:
+    return ids.short_id(image_id)
+
+
 class ImageService:
     def __init__(self, engine: "Engine"):
         self.engine = engine
@@ -82,17 +113,21 @@ class ImageService:
         self.content = ContentStore(os.path.join(root, "content"))
         self.driver = new_driver(engine.config.storage_driver, root)
         self.layers = LayerStore(os.path.join(root, "layerdb"), self.driver)
+        self.tmp_root = os.path.join(root, "image-tmp")  # unpacked `docker load` uploads
+        os.makedirs(self.tmp_root, mode=0o700, exist_ok=True)
         self._lock = threading.RLock()
         self._images: dict[str, Image] = {}
         self._tags: dict[str, str] = {}
+        self._stale_rows: list[str] = []
         self._load()
 
     def _load(self) -> None:
         for row in self.engine.store.query("SELECT id, parent, last_tag FROM images"):
             try:
                 document = json.loads(self.content.read_bytes(row["id"]))
-            except (OSError, ValueError, NotFound):
-                continue  # its blob is gone: the record is dropped at the next write
+            except (OSError, ValueError, NotFound, InvalidParameter):
+                self._stale_rows.append(row["id"])  # its blob is gone: dropped at startup
+                continue
             self._images[row["id"]] = Image(row["id"], document, row["parent"], row["last_tag"])
         for row in self.engine.store.query("SELECT ref, image_id FROM tags"):
             if row["image_id"] in self._images:
@@ -104,6 +139,8 @@ class ImageService:
         await asyncio.to_thread(self._reconcile)
 
     def _reconcile(self) -> None:
+        shutil.rmtree(self.tmp_root, ignore_errors=True)
+        os.makedirs(self.tmp_root, mode=0o700, exist_ok=True)
         self.layers.cleanup()
         for image in self._images.values():
             top = image.top_layer
@@ -111,6 +148,24 @@ class ImageService:
                 self.layers.get(top)
         self.layers.prune_unreferenced()
         self.content.cleanup_temp(older_than=0)
+        with self.engine.store.transaction() as db:
+            for image_id in self._stale_rows:
+                db.execute("DELETE FROM images WHERE id = ?", (image_id,))
+            db.execute("DELETE FROM tags WHERE image_id NOT IN (SELECT id FROM images)")
+        self._stale_rows = []
+        self._sweep_orphan_configs()
+
+    def _sweep_orphan_configs(self) -> None:
+        """Delete image config blobs no image row owns (written just before a crash)."""
+        for info in list(self.content.walk()):
+            if info.digest in self._images or info.size > _MAX_CONFIG_SIZE:
+                continue
+            try:
+                document = json.loads(self.content.read_bytes(info.digest))
+            except (OSError, ValueError, NotFound, InvalidParameter):
+                continue
+            if isinstance(document, dict) and "rootfs" in document:
+                self.content.delete(info.digest)
 
     async def shutdown(self, live_restore: bool) -> None:
         if not live_restore:
@@ -128,26 +183,59 @@ class ImageService:
         return len(self._images)
 
     def all(self) -> list[Image]:
-        return list(self._images.values())
+        with self._lock:
+            return list(self._images.values())
+
+    def exists(self, image_id: str) -> bool:
+        return image_id in self._images
+
+    def by_id(self, image_id: str) -> Image | None:
+        return self._images.get(image_id)
 
     def tags_of(self, image_id: str) -> list[str]:
-        return sorted(ref for ref, target in self._tags.items() if target == image_id)
+        """Normalised references (tags and digests) of an image, sorted."""
+        with self._lock:
+            return sorted(ref for ref, target in self._tags.items() if target == image_id)
+
+    references = tags_of
+
+    def references_by_name(self, name: str) -> list[tuple[str, str]]:
+        """(key, image ID) of every reference in repository ``name`` (normalised)."""
+        with self._lock:
+            return sorted((key, target) for key, target in self._tags.items()
+                          if ref_name(key) == name)
+
+    def lookup_tag(self, key: str) -> str | None:
+        with self._lock:
+            return self._tags.get(key)
+
+    def children(self, image_id: str) -> list[Image]:
+        with self._lock:
+            return [image for image in self._images.values() if image.parent == image_id]
+
+    def heads(self) -> list[Image]:
+        """Images that no other image names as its parent."""
+        with self._lock:
+            parents = {image.parent for image in self._images.values() if image.parent}
+            return [image for image in self._images.values() if image.id not in parents]
 
     def size_of(self, image_id: str) -> int:
         image = self._images.get(image_id)
         if image is None:
             return 0
         total = 0
-        for cid in chain_ids(image.diff_ids):
+        for cid in image.chain:
             layer = self.layers.lookup(cid)
             total += layer.size if layer else 0
         return total
 
     # -- lookup --------------------------------------------------------------------------
     def get(self, ref: str) -> Image:
-        """By tag/reference, full ID, ``sha256:`` ID, or unique short ID prefix."""
+        """By tag/reference, full ID, ``sha256:`` ID, or unique short ID prefix. A reference
+        that is not even valid is a 400 with the parser's words, as in Docker."""
         image = self.find(ref)
         if image is None:
+            reference.parse_any_reference(ref)
             raise NotFound(f"No such image: {_shown(ref)}")
         return image
 
@@ -160,21 +248,14 @@ class ImageService:
             key = normalise(ref)
         except InvalidParameter:
             key = None
-        if key and "@" not in key and key in self._tags:
-            return self._images.get(self._tags[key])
-        if key and "@" in key:
-            found = self._find_by_digest(key)
-            if found:
-                return found
+        if key:
+            target = self._tags.get(key)
+            if target and target in self._images:
+                return self._images[target]
         matches = ids.match_prefix(ref, self._images)
-        if len(matches) == 1 and len(ref.removeprefix("sha256:")) >= 1:
+        if len(matches) == 1:
             return self._images[matches[0]]
         return None
-
-    def _find_by_digest(self, key: str) -> Image | None:
-        """RepoDigests are recorded as tags of the form name@sha256:... too."""
-        target = self._tags.get(key)
-        return self._images.get(target) if target else None
 
     def container_uses(self, container: "Container", ref: str) -> bool:
         """ps --filter ancestor=: the image or any image built on top of it."""
@@ -198,90 +279,131 @@ class ImageService:
             return container.image
         return container.image_id.removeprefix("sha256:")[:12]
 
+    # -- events --------------------------------------------------------------------------
+    def publish(self, action: str, image_id: str, name: str | None = None,
+                labels: dict[str, str] | None = None) -> None:
+        """An image event as moby's LogImageEvent: the image's labels, then ``name``."""
+        attributes: dict[str, str] = {}
+        image = self._images.get(image_id)
+        attributes.update(labels if labels is not None else (image.labels if image else {}))
+        if name:
+            attributes["name"] = name
+        self.engine.events.publish("image", action, image_id, attributes)
+
     # -- writes --------------------------------------------------------------------------
     def create_image(self, document: dict[str, Any], parent: str = "",
                      config_bytes: bytes | None = None) -> Image:
         """Store an image config (its layers registered already) and return the image.
-        ``config_bytes`` keeps a loaded image's exact bytes, so its ID is preserved."""
+        ``config_bytes`` keeps a loaded image's exact bytes, so its ID is preserved. The
+        row is the commit point: before it the image is invisible (and swept at startup)."""
         raw = config_bytes if config_bytes is not None else json.dumps(
             document, separators=(",", ":")).encode()
         digest = self.content.put_bytes(raw)
         with self._lock:
             existing = self._images.get(digest)
             if existing is not None:
+                if parent and not existing.parent:
+                    self.set_parent(existing.id, parent)
                 return existing
             top = chain_ids(list((document.get("rootfs") or {}).get("diff_ids") or []))
             if top:
                 self.layers.get(top[-1])  # the image's own reference on its top layer
-            with self.engine.store.transaction() as db:
-                db.execute("INSERT OR REPLACE INTO images (id, parent, created_ns, last_tag) "
-                           "VALUES (?, ?, ?, '')", (digest, parent, time.time_ns()))
+            try:
+                with self.engine.store.transaction() as db:
+                    db.execute("INSERT OR REPLACE INTO images (id, parent, created_ns, last_tag) "
+                               "VALUES (?, ?, ?, '')", (digest, parent, time.time_ns()))
+            except BaseException:
+                if top:
+                    self.layers.release(top[-1])
+                raise
             image = Image(digest, json.loads(raw), parent)
             self._images[digest] = image
         return image
 
-    def tag(self, image: Image, ref: str) -> str:
+    def set_parent(self, image_id: str, parent: str) -> None:
+        with self._lock:
+            image = self._images.get(image_id)
+            if image is None:
+                raise NotFound(f"No such image: {image_id}")
+            with self.engine.store.transaction() as db:
+                db.execute("UPDATE images SET parent = ? WHERE id = ?", (parent, image_id))
+            image.parent = parent
+
+    def tag(self, image: Image, ref: str, event: bool = True) -> str:
         """Point ``ref`` at ``image``; returns the familiar form. Moves the tag if taken."""
         parsed = reference.parse_normalized_named(ref)
-        if parsed.digest:
-            raise InvalidParameter("refusing to create a tag with a digest reference")
+        reference.check_taggable(parsed)
         key = normalise(ref)
         with self._lock:
-            previous = self._tags.get(key)
-            now = rfc3339_nano()
+            now = go_time()
             with self.engine.store.transaction() as db:
                 db.execute("INSERT OR REPLACE INTO tags (ref, image_id) VALUES (?, ?)", (key, image.id))
                 db.execute("UPDATE images SET last_tag = ? WHERE id = ?", (now, image.id))
             self._tags[key] = image.id
             image.last_tag = now
         shown = familiar(key)
-        if previous and previous != image.id:
-            self.engine.events.publish("image", "untag", previous, {"name": shown})
-        self.engine.events.publish("image", "tag", image.id, {"name": shown})
+        if event:
+            self.publish("tag", image.id, shown)
         return shown
 
-    def untag(self, ref: str) -> str:
-        key = normalise(ref)
+    def add_digest_reference(self, image: Image, key: str) -> None:
+        """Record ``name@sha256:...`` for an image (RepoDigests); no event, as in moby."""
+        with self._lock:
+            with self.engine.store.transaction() as db:
+                db.execute("INSERT OR REPLACE INTO tags (ref, image_id) VALUES (?, ?)", (key, image.id))
+            self._tags[key] = image.id
+
+    def remove_reference(self, key: str) -> str | None:
+        """Drop one normalised reference (idempotent); returns the image it named. Emits
+        `untag` named by the image ID, as moby does."""
         with self._lock:
             image_id = self._tags.pop(key, None)
             if image_id is None:
-                raise NotFound(f"No such image: {_shown(ref)}")
+                return None
             with self.engine.store.transaction() as db:
                 db.execute("DELETE FROM tags WHERE ref = ?", (key,))
-        self.engine.events.publish("image", "untag", image_id, {"name": familiar(key)})
+        self.publish("untag", image_id, image_id)
         return image_id
 
-    def delete_record(self, image: Image) -> None:
-        """Drop an untagged image: its record, its config blob, its layer reference."""
+    def untag(self, ref: str) -> str:
+        image_id = self.remove_reference(normalise(ref))
+        if image_id is None:
+            raise NotFound(f"No such image: {_shown(ref)}")
+        return image_id
+
+    def delete_record(self, image: Image) -> list[str]:
+        """Drop an image: its references, its row, its config blob, its layer reference.
+        Returns the chain IDs of layers that went away with it."""
+        for key in self.tags_of(image.id):
+            self.remove_reference(key)
+        labels = image.labels
         with self._lock:
-            if any(target == image.id for target in self._tags.values()):
-                raise Conflict(f"image {image.id[7:19]} is still tagged")
             with self.engine.store.transaction() as db:
                 db.execute("DELETE FROM images WHERE id = ?", (image.id,))
             self._images.pop(image.id, None)
+        removed: list[str] = []
         top = image.top_layer
         if top and self.layers.exists(top):
-            self.layers.release(top)
+            removed = self.layers.release(top)
         self.content.delete(image.id)
-        self.engine.events.publish("image", "delete", image.id, {"name": image.id})
+        self.publish("delete", image.id, image.id, labels=labels)
+        return removed
 
-    def import_layer(self, stream: BinaryIO, config: dict[str, Any], comment: str,
-                     created_by: str = "") -> Image:
-        """`docker import`: one layer from a tar, and an image config around it."""
+    def import_layer(self, stream: BinaryIO, config: dict[str, Any], comment: str) -> Image:
+        """`docker import`: one layer from a tar, and an image config around it (moby's
+        field order and shape, so foreign tools read it as they read Docker's)."""
+        from berth.engine.system import go_arch
         layer = self.layers.register(stream)
         try:
-            now = rfc3339_nano()
-            from berth.engine.system import go_arch
-            history: dict[str, Any] = {"created": now, "comment": comment}
-            if created_by:
-                history["created_by"] = created_by
+            now = go_time()
             document = {
-                "architecture": go_arch(),
-                "config": config,
+                "comment": comment,
                 "created": now,
-                "history": [history],
+                "config": config,
+                "architecture": go_arch(),
                 "os": "linux",
                 "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
+                "history": [{"created": now, "comment": comment}],
             }
             return self.create_image(document)
         finally:
@@ -296,4 +418,4 @@ def _shown(ref: str) -> str:
         return ref
     if parsed.is_name_only and not ids.FULL_ID.match(ref):
         return f"{familiar(ref)}:latest"
-    return ref
+    return str(parsed.familiar())

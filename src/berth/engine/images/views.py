@@ -1,77 +1,144 @@
-"""Docker's JSON views of images: `GET /images/json` entries and `GET /images/{name}/json`."""
+"""Docker's JSON views of images: `GET /images/json` entries, `GET /images/{name}/json`
+and `GET /images/{name}/history`, for API 1.24-1.47. Pure over the service's records."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from berth.engine.images.service import Image, familiar
-from berth.timeutil import parse_time_value
+from berth.engine.images.service import Image, familiar, is_digest_ref
+from berth.engine.images.times import ZERO_TIME, created_seconds, go_time, parse_ns
 
 if TYPE_CHECKING:
     from berth.engine.images.service import ImageService
 
-
-def _repo_tags(service: "ImageService", image: Image) -> list[str]:
-    return [familiar(ref) for ref in service.tags_of(image.id) if "@" not in ref]
-
-
-def _repo_digests(service: "ImageService", image: Image) -> list[str]:
-    return [familiar(ref) for ref in service.tags_of(image.id) if "@" in ref]
-
-
-def _created_seconds(image: Image) -> int:
-    created = image.document.get("created")
-    if not created:
-        return 0
-    try:
-        return parse_time_value(created) // 1_000_000_000
-    except Exception:  # noqa: BLE001 - a foreign image with an odd timestamp
-        return 0
+# container.Config as API <= 1.49 shows it in image inspect: these keys always appear
+# (moby's legacyConfigFields), in the struct's field order; other keys follow when set.
+_CONFIG_ORDER: list[tuple[str, Any]] = [
+    ("Hostname", ""), ("Domainname", ""), ("User", ""), ("AttachStdin", False),
+    ("AttachStdout", False), ("AttachStderr", False), ("ExposedPorts", None), ("Tty", False),
+    ("OpenStdin", False), ("StdinOnce", False), ("Env", None), ("Cmd", None),
+    ("Healthcheck", None), ("ArgsEscaped", None), ("Image", ""), ("Volumes", None),
+    ("WorkingDir", ""), ("Entrypoint", None), ("NetworkDisabled", None), ("MacAddress", None),
+    ("OnBuild", None), ("Labels", None), ("StopSignal", None), ("StopTimeout", None),
+    ("Shell", None),
+]
+_OMIT_WHEN_UNSET = {"ExposedPorts", "Healthcheck", "ArgsEscaped", "NetworkDisabled",
+                    "MacAddress", "StopSignal", "StopTimeout", "Shell"}
 
 
-def summary(service: "ImageService", image: Image, containers: int = -1) -> dict[str, Any]:
-    size = service.size_of(image.id)
+def repo_tags(service: "ImageService", image: Image) -> list[str]:
+    return [familiar(ref) for ref in service.tags_of(image.id) if not is_digest_ref(ref)]
+
+
+def repo_digests(service: "ImageService", image: Image) -> list[str]:
+    return [familiar(ref) for ref in service.tags_of(image.id) if is_digest_ref(ref)]
+
+
+def api_config(config: dict[str, Any] | None) -> dict[str, Any]:
+    """An image's Config in the shape API 1.47 clients expect."""
+    config = dict(config or {})
+    out: dict[str, Any] = {}
+    for key, default in _CONFIG_ORDER:
+        if key in config and not (key in _OMIT_WHEN_UNSET and config[key] in (None, "", False, {}, [])):
+            out[key] = config.pop(key)
+        elif key not in _OMIT_WHEN_UNSET:
+            out[key] = default
+        else:
+            config.pop(key, None)
+    out.update(config)
+    return out
+
+
+def summary(service: "ImageService", image: Image, tags: list[str], digests: list[str],
+            containers: int = -1, shared_size: int = -1) -> dict[str, Any]:
     return {
         "Containers": containers,
-        "Created": _created_seconds(image),
+        "Created": created_seconds(image.document),
         "Id": image.id,
-        "Labels": image.config.get("Labels") or {},
+        "Labels": image.config.get("Labels"),
         "ParentId": image.parent,
-        "RepoDigests": _repo_digests(service, image),
-        "RepoTags": _repo_tags(service, image),
-        "SharedSize": -1,
-        "Size": size,
+        "RepoDigests": digests,
+        "RepoTags": tags,
+        "SharedSize": shared_size,
+        "Size": service.size_of(image.id),
     }
 
 
-def inspect(service: "ImageService", image: Image) -> dict[str, Any]:
+def inspect(service: "ImageService", image: Image, api_version: tuple[int, int] = (1, 47)) -> dict[str, Any]:
     document = image.document
-    config = dict(image.config)
-    return {
+    created_ns = parse_ns(document.get("created"))
+    created = go_time(created_ns) if created_ns is not None else ""
+    if not created and api_version < (1, 44):
+        created = ZERO_TIME
+    size = service.size_of(image.id)
+    data: dict[str, Any] = {
         "Id": image.id,
-        "RepoTags": _repo_tags(service, image),
-        "RepoDigests": _repo_digests(service, image),
+        "RepoTags": repo_tags(service, image),
+        "RepoDigests": repo_digests(service, image),
         "Parent": image.parent,
         "Comment": _comment(document),
-        "Created": document.get("created", ""),
+        "Created": created,
         "DockerVersion": document.get("docker_version", ""),
         "Author": document.get("author", ""),
-        "Config": config,
+        "Config": api_config(document.get("config")),
         "Architecture": document.get("architecture", ""),
-        **({"Variant": document["variant"]} if document.get("variant") else {}),
-        "Os": document.get("os", "linux"),
-        "Size": service.size_of(image.id),
-        "GraphDriver": {"Data": _graph_data(service, image), "Name": service.driver_name},
-        "RootFS": {"Type": "layers", "Layers": image.diff_ids},
-        "Metadata": {"LastTagTime": image.last_tag or "0001-01-01T00:00:00Z"},
     }
+    if document.get("variant"):
+        data["Variant"] = document["variant"]
+    data["Os"] = document.get("os") or "linux"
+    if document.get("os.version"):
+        data["OsVersion"] = document["os.version"]
+    data["Size"] = size
+    if api_version < (1, 44):
+        data["VirtualSize"] = size
+    if api_version < (1, 45):
+        data["Container"] = document.get("container", "")
+        data["ContainerConfig"] = api_config(document.get("container_config"))
+    data["GraphDriver"] = {"Data": _graph_data(service, image), "Name": service.driver_name}
+    data["RootFS"] = {"Type": (document.get("rootfs") or {}).get("type") or "layers",
+                      "Layers": image.diff_ids}
+    data["Metadata"] = {"LastTagTime": image.last_tag or ZERO_TIME}
+    return data
+
+
+def history(service: "ImageService", image: Image) -> list[dict[str, Any]]:
+    """Newest first. Like moby: each non-empty entry's Size is its own layer's; the IDs of
+    the image and its local ancestors are filled in from the top, the rest are <missing>."""
+    entries: list[dict[str, Any]] = []
+    chain = image.chain
+    used = 0
+    for item in image.document.get("history") or []:
+        size = 0
+        if not item.get("empty_layer"):
+            if used >= len(chain):
+                raise ValueError("too many non-empty layers in History section")
+            layer = service.layers.lookup(chain[used])
+            size = layer.size if layer else 0
+            used += 1
+        created = parse_ns(item.get("created"))
+        entries.insert(0, {
+            "Comment": item.get("comment", ""),
+            "Created": created // 1_000_000_000 if created is not None else 0,
+            "CreatedBy": item.get("created_by", ""),
+            "Id": "<missing>",
+            "Size": size,
+            "Tags": None,
+        })
+    current: Image | None = image
+    for entry in entries:
+        if current is None:
+            break
+        entry["Id"] = current.id
+        entry["Tags"] = repo_tags(service, current) or None
+        current = service.by_id(current.parent) if current.parent else None
+    return entries
 
 
 def _comment(document: dict[str, Any]) -> str:
     if document.get("comment"):
         return document["comment"]
-    history = document.get("history") or []
-    return (history[-1].get("comment") or "") if history else ""
+    history_items = document.get("history") or []
+    return (history_items[-1].get("comment") or "") if history_items else ""
 
 
 def _graph_data(service: "ImageService", image: Image) -> dict[str, str] | None:
