@@ -5,9 +5,12 @@ Modules (each documents its API for the engine in its docstring):
 - ``ipam``       subnets per network (default pools, host routes avoided), addresses per endpoint;
                  pure, JSON-serialisable state.
 - ``netns``      network namespaces bound at paths (``<exec-root>/netns/<id>``), code run inside.
-- ``bridge``     Linux bridges, veth endpoints into a netns, MAC 02:42:<ip>, routes (pyroute2).
+- ``bridge``     Linux bridges, veth endpoints into a netns, MAC 02:42:<ip>, routes (pyroute2;
+                 ``connect``, the per-start hot path, speaks raw rtnetlink through ``rtnl``).
+- ``rtnl``       a minimal rtnetlink client (veth pair, address, link up, default route).
 - ``firewall``   iptables chains: NAT, isolation, published ports incl. 127.0.0.1 (kernel only).
 - ``ports``      PortBindings / ``-p`` parsing, ephemeral ports, host-port allocation.
+- ``proxy``      userland TCP/UDP port proxies (docker-proxy's job) for ``--iptables=false``.
 - ``dns``        embedded resolver (asyncio UDP+TCP) for user networks; ``dnswire`` its codec.
 - ``resolvconf`` containers' resolv.conf and the resolver's upstreams.
 - ``sysctl``     /proc/sys/net in the calling thread's netns (ip_forward, route_localnet).

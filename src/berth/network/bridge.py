@@ -1,4 +1,5 @@
-"""Linux bridges and veth endpoints (the data path of Docker's bridge driver), via pyroute2.
+"""Linux bridges and veth endpoints (the data path of Docker's bridge driver), via pyroute2
+(``connect``, which runs on every container start, via the faster raw ``rtnl`` client).
 
 Blocking netlink calls in the calling thread's network namespace (the host's, in the daemon).
 pyroute2's sync API runs its own event loop, so call these from a worker thread
@@ -40,7 +41,7 @@ from typing import Any, Iterator
 from contextlib import contextmanager
 
 from berth.errors import Conflict, NotFound, SystemError_
-from berth.network import netns, sysctl
+from berth.network import netns, rtnl, sysctl
 
 DEFAULT_BRIDGE = "berth0"
 IFNAMSIZ = 15
@@ -91,8 +92,9 @@ def link_exists(name: str) -> bool:
 
 
 def ensure_bridge(name: str, gateway_cidr: str | None, *, mtu: int = 1500,
-                  route_localnet: bool = True) -> int:
-    """Create bridge ``name`` (or adopt an existing one), give it ``gateway_cidr``, MTU, up.
+                  route_localnet: bool = True, alias: str | None = None) -> int:
+    """Create bridge ``name`` (or adopt an existing one), give it ``gateway_cidr``, MTU, up,
+    and the interface alias ``alias`` if given (the engine tags its bridges with their owner).
 
     The bridge gets a fixed random MAC at creation: otherwise Linux takes the lowest port MAC,
     and the gateway's MAC would change under the containers' ARP caches as they come and go.
@@ -117,6 +119,8 @@ def ensure_bridge(name: str, gateway_cidr: str | None, *, mtu: int = 1500,
             raise Conflict(f"interface {name} exists and is not a bridge")
         if link.get("IFLA_MTU") != mtu:
             ipr.link("set", index=index, mtu=mtu)
+        if alias is not None and link.get("IFLA_IFALIAS") != alias:
+            ipr.link("set", index=index, ifalias=alias)
         if gateway_cidr:
             iface = ipaddress.IPv4Interface(gateway_cidr)
             have = {(a.get("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(index=index, family=2)}
@@ -152,6 +156,14 @@ def list_bridges() -> list[str]:
     with _iproute() as ipr:
         return sorted(link.get("IFLA_IFNAME") for link in ipr.get_links()
                       if link.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND") == "bridge")
+
+
+def bridge_aliases() -> dict[str, str]:
+    """{bridge name: interface alias} of every bridge that has an alias."""
+    with _iproute() as ipr:
+        return {link.get("IFLA_IFNAME"): link.get("IFLA_IFALIAS") for link in ipr.get_links()
+                if link.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND") == "bridge"
+                and link.get("IFLA_IFALIAS")}
 
 
 def delete_bridge(name: str) -> None:
@@ -196,46 +208,60 @@ class Endpoint:
 
 
 def _configure_inside(ifname: str, address: str, gateway: str | None, default_route: bool) -> None:
-    """Runs inside the container netns: address, up, default route."""
+    """Runs inside the container netns: address, up, default route (raw rtnetlink: fast)."""
     iface = ipaddress.IPv4Interface(address)
-    with _iproute() as ipr:
-        index = _index(ipr, ifname)
-        if index is None:
-            raise SystemError_(f"interface {ifname} did not appear in the container netns")
-        ipr.addr("add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen,
-                 broadcast=str(iface.network.broadcast_address))
-        ipr.link("set", index=index, state="up")
+    with rtnl.Rtnl() as nl:
+        try:
+            index = rtnl.index_of(ifname)
+        except rtnl.NetlinkError:
+            raise SystemError_(f"interface {ifname} did not appear in the container netns") from None
+        nl.add_address(index, str(iface.ip), iface.network.prefixlen, str(iface.network.broadcast_address))
+        nl.set_up(index)
         if gateway and default_route:
-            ipr.route("replace", dst="0.0.0.0/0", gateway=gateway, oif=index)
+            nl.replace_default_route(gateway, index)
+
+
+def _set_hairpin(host_ifname: str) -> None:
+    """Hairpin mode on a bridge port (a container reaching itself through its published port)."""
+    path = f"/sys/class/net/{host_ifname}/brport/hairpin_mode"
+    try:
+        with open(path, "w", encoding="ascii") as handle:
+            handle.write("1")
+    except OSError:  # no sysfs view of this netns: netlink instead
+        with _iproute() as ipr:
+            ipr.brport("set", index=_index(ipr, host_ifname), mode=1)  # IFLA_BRPORT_MODE
 
 
 def connect(bridge: str, netns_path: str | os.PathLike[str], *, address: str, gateway: str | None,
             ifname: str = "eth0", mac: str | None = None, mtu: int = 1500, host_ifname: str | None = None,
             default_route: bool = True, hairpin: bool = True) -> Endpoint:
-    """Plug the netns at ``netns_path`` into ``bridge`` with ``address`` (CIDR) on ``ifname``."""
+    """Plug the netns at ``netns_path`` into ``bridge`` with ``address`` (CIDR) on ``ifname``.
+
+    The hot path of every container start, so it speaks rtnetlink directly (``rtnl``): one
+    request makes the veth pair, with the container end in the netns and the host end on the
+    bridge and up; three more inside the netns give address, link up and default route."""
     host_ifname = host_ifname or ("veth" + secrets.token_hex(4)[:7])
     mac = mac or mac_from_ip(address)
+    try:
+        br_index = rtnl.index_of(bridge)
+    except rtnl.NetlinkError:
+        raise NotFound(f"bridge {bridge} not found") from None
     fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        with _iproute() as ipr:
-            br_index = _index(ipr, bridge)
-            if br_index is None:
-                raise NotFound(f"bridge {bridge} not found")
+        with rtnl.Rtnl() as nl:
             try:
-                ipr.link("add", ifname=host_ifname, kind="veth", mtu=mtu,
-                         peer={"ifname": ifname, "net_ns_fd": fd, "address": mac, "mtu": mtu})
-            except Exception as exc:
-                if _netlink_error(exc) == errno.EEXIST:
+                nl.add_veth(host_ifname, ifname, peer_netns_fd=fd, peer_mac=mac, mtu=mtu,
+                            master=br_index, up=True)
+            except rtnl.NetlinkError as exc:
+                if exc.errno == errno.EEXIST:
                     raise Conflict(f"interface {host_ifname} or {ifname} in the container already exists") from exc
-                raise
+                raise SystemError_(f"could not create veth {host_ifname}: {exc.strerror}") from exc
             try:
-                index = _index(ipr, host_ifname)
-                ipr.link("set", index=index, master=br_index, state="up")
                 if hairpin:
-                    ipr.brport("set", index=index, mode=1)  # IFLA_BRPORT_MODE: hairpin
+                    _set_hairpin(host_ifname)
                 netns.run_in(netns_path, _configure_inside, ifname, address, gateway, default_route)
             except BaseException:
-                _delete_link(ipr, host_ifname)
+                nl.delete_link(host_ifname)
                 raise
     finally:
         os.close(fd)

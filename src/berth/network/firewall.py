@@ -27,6 +27,7 @@ Engine use (``--iptables=false``: do not create a Firewall at all)::
     fw.add_network(bridge, subnet, internal=False, icc=True, masquerade=True)
     fw.add_port(bridge, container_ip, mapping)      # mapping: ports.PortMapping
     fw.remove_port(...); fw.remove_network(...)     # same arguments as the add
+    fw.reconcile(rules)                   # startup: exactly these rules of ours, nothing else
     fw.cleanup_all()                      # remove every chain/rule of this prefix
 
 Adds and removes are exact and idempotent: the current rules are read with ``iptables-save``,

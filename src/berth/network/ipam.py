@@ -3,7 +3,9 @@
 Pure: no root, no sockets. The only view of the host is an injectable callable that lists the
 networks the host already routes (``host_networks``; :func:`read_host_networks` is the real one,
 via pyroute2), so that a dynamically chosen subnet never collides with, say, an installed
-Docker's docker0 on 172.17.0.0/16.
+Docker's docker0 on 172.17.0.0/16. ``read_host_networks(exclude_ifnames=[br])`` lets the engine
+check, right after making a bridge, that no *other* interface took an overlapping subnet
+meanwhile (then it calls ``allocate_network(..., exclude=[that subnet])`` for another one).
 
 Engine use::
 
