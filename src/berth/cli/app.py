@@ -141,8 +141,10 @@ def describe_error(e: BaseException) -> tuple[str, int]:
     if isinstance(e, ClientError):
         return str(e), 1
     if isinstance(e, OSError) and e.strerror:
-        where = f" {e.filename}" if e.filename else ""
-        return f"{e.strerror.lower()}:{where}".rstrip(":"), 1
+        # Go's *PathError text: the failed operation is nearly always opening the file
+        if e.filename:
+            return f"open {e.filename}: {e.strerror.lower()}", 1
+        return e.strerror.lower(), 1
     raise e  # a bug: let Python show the traceback
 
 
@@ -156,6 +158,7 @@ def dispatch(cli: object, argv: list[str]) -> int:
     if entry.command is not None:
         cmd = group.lookup(entry.command)
         assert cmd is not None, f"index names a missing command {entry}"
+        cli.called_as = name  # type: ignore[attr-defined]  # docker's cmd.CalledAs()
         return run_command(cli, cmd, f"{PROG} {name}", argv[1:], _alias_paths(group, cmd, entry.module))
     gpath = f"{PROG} {group.name}"
     sub = argv[1:]
@@ -172,6 +175,7 @@ def dispatch(cli: object, argv: list[str]) -> int:
             f"Run '{gpath} --help' for more information",
             1,
         )
+    cli.called_as = sub[0]  # type: ignore[attr-defined]
     return run_command(cli, cmd, f"{gpath} {cmd.name}", sub[1:], _alias_paths(group, cmd, entry.module))
 
 

@@ -54,11 +54,28 @@ class Args(NamedTuple):
             verb = "See"  # docker's RequiresMinArgs says "See"
         elif lo == 0:
             msg = f"'{path}' requires at most {hi} {_plural('argument', hi)}"
+            verb = "SRun"  # sic: docker 28's RequiresMaxArgs prints this typo
         else:
             msg = f"'{path}' requires at least {lo} and at most {hi} {_plural('argument', hi)}"
         raise StatusError(
             f"{PROG}: {msg}\n\nUsage:  {usage_line}\n\n{verb} '{path} --help' for more information", 1
         )
+
+
+def help_width() -> int:
+    """docker wraps flag help to the terminal on stdin (80 columns otherwise), minus one."""
+    import fcntl
+    import struct
+    import termios
+
+    width = 80
+    try:
+        _, cols, _, _ = struct.unpack("HHHH", fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8))
+        if cols:
+            width = cols
+    except OSError:
+        pass
+    return width - 1
 
 
 def _plural(word: str, n: int) -> str:
@@ -80,6 +97,17 @@ def at_least(n: int) -> Args:
 Runner = Callable[..., Any]  # (cli, opts, args) -> int | None
 
 
+def lazy(module: str, name: str) -> Callable[[Any], Any]:
+    """A flag converter imported when first used (``berth ps`` need not load run's parsers)."""
+
+    def convert(value: Any) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(module), name)(value)
+
+    return convert
+
+
 class Command:
     """A runnable command. ``usage`` follows the command path, e.g. "[OPTIONS] CONTEXT";
     ``run(cli, opts, args)`` returns the exit status (None: 0)."""
@@ -90,7 +118,7 @@ class Command:
         summary: str,
         usage: str,
         run: Runner,
-        flags: Sequence[Flag] = (),
+        flags: Sequence[Flag] | Callable[[], Sequence[Flag]] = (),
         args: Args = ANY_ARGS,
         aliases: tuple[str, ...] = (),
         interspersed: bool = True,
@@ -102,13 +130,21 @@ class Command:
         self.summary = summary
         self.usage = usage
         self.run = run
-        self.flags = list(flags)
+        self._flags = flags  # a callable is called on first use (keeps imports lazy)
         self.args = args
         self.aliases = aliases
         self.interspersed = interspersed
         self.hidden = hidden
         self.long = long
         self.examples = examples
+
+    @property
+    def flags(self) -> list[Flag]:
+        if callable(self._flags):
+            self._flags = list(self._flags())
+        elif not isinstance(self._flags, list):
+            self._flags = list(self._flags)
+        return self._flags
 
     def flagset(self) -> FlagSet:
         return FlagSet(self.flags, interspersed=self.interspersed)
@@ -120,12 +156,13 @@ class Command:
         parts = [f"Usage:  {self.usage_line(path)}", "", self.long or self.summary, ""]
         if alias_paths:
             parts += ["Aliases:", "  " + ", ".join(alias_paths), ""]
-        options = self.flagset().usage_text()
+        options = self.flagset().usage_text(help_width())
         if options:
             parts += ["Options:", options.rstrip("\n"), ""]
         if self.examples:
             parts += ["Examples:", self.examples.rstrip("\n"), ""]
-        return "\n".join(parts) + "\n"
+        # docker's help ends right after its last section, without a blank line
+        return "\n".join(parts).rstrip("\n") + "\n"
 
 
 class Group:
@@ -143,7 +180,7 @@ class Group:
         summary: str,
         usage: str = "[OPTIONS]",
         *,
-        flags: Sequence[Flag] = (),
+        flags: Sequence[Flag] | Callable[[], Sequence[Flag]] = (),
         args: Args = ANY_ARGS,
         aliases: Sequence[str] = (),
         interspersed: bool = True,
@@ -157,7 +194,7 @@ class Group:
                 summary=summary,
                 usage=usage,
                 run=fn,
-                flags=list(flags),
+                flags=flags,
                 args=args,
                 aliases=tuple(aliases),
                 interspersed=interspersed,

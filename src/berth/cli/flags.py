@@ -216,10 +216,11 @@ class FlagSet:
         ns._changed.add(flag.dest)
         ns._changed.add(flag.name)
 
-    def usage_text(self) -> str:
-        """pflag's FlagUsages layout: ``  -q, --quiet   help`` with aligned help column."""
+    def usage_text(self, cols: int = 0) -> str:
+        """pflag's FlagUsagesWrapped layout: ``  -q, --quiet   help`` with an aligned help
+        column, help wrapped to ``cols`` (0: no wrapping)."""
         rows: list[tuple[str, str]] = []
-        for f in self.flags:
+        for f in sorted(self.flags, key=lambda flag: flag.name):  # pflag sorts by name
             if f.hidden:
                 continue
             left = f"  -{f.short}, --{f.name}" if f.short else f"      --{f.name}"
@@ -227,15 +228,50 @@ class FlagSet:
             if type_name:
                 left += " " + type_name
             help_text = f.help
+            if f.kind == BOOL and f.default is True:
+                help_text += " (default true)"
             if f.kind in (STRING, INT) and f.default not in ("", 0, None):
                 help_text += f' (default {f.default!r})'.replace("'", '"') if f.kind == STRING else f" (default {f.default})"
             rows.append((left, help_text))
         if not rows:
             return ""
         width = max(len(left) for left, _ in rows)
-        lines = []
-        for left, help_text in rows:
-            first, *rest = help_text.split("\n") or [""]
-            lines.append(f"{left.ljust(width)}   {first}".rstrip())
-            lines.extend(" " * (width + 3) + extra for extra in rest)
+        lines = [f"{left.ljust(width)}   {wrap_help(width + 3, cols, text)}".rstrip() for left, text in rows]
         return "\n".join(lines) + "\n"
+
+
+def _wrap_n(i: int, slop: int, s: str) -> tuple[str, str]:
+    """pflag's wrapN: split ``s`` at whitespace before ``i`` (``slop`` may be overrun)."""
+    if i + slop > len(s):
+        return s, ""
+    w = max(s.rfind(c, 0, i) for c in " \t\n")
+    if w <= 0:
+        return s, ""
+    nl = s.rfind("\n", 0, i)
+    if 0 < nl < w:
+        return s[:nl], s[nl + 1 :]
+    return s[:w], s[w + 1 :]
+
+
+def wrap_help(indent: int, cols: int, s: str) -> str:
+    """pflag's wrap: help text from column ``indent`` up to ``cols`` (0: no wrapping)."""
+    pad = "\n" + " " * indent
+    if cols == 0:
+        return s.replace("\n", pad)
+    width = cols - indent
+    out = ""
+    if width < 24:
+        indent = 16
+        width = cols - indent
+        pad = "\n" + " " * indent
+        out += pad
+    if width < 24:
+        return s.replace("\n", out or pad)
+    slop = 5
+    width -= slop
+    line, s = _wrap_n(width, slop, s)
+    out += line.replace("\n", pad)
+    while s:
+        line, s = _wrap_n(width, slop, s)
+        out += pad + line.replace("\n", pad)
+    return out

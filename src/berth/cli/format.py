@@ -105,6 +105,22 @@ class Row:
             setattr(self, key, fields[key])
 
 
+def _row_json(value: Any) -> str:
+    """The ``json`` template function for list rows: a row marshals itself with
+    json.Marshal in docker (HTML characters escaped); anything else as the template's json."""
+    if isinstance(value, Row):
+        from berth.client.gojson import dumps
+
+        fields = {k: v for k, v in vars(value).items() if not k.startswith("_")}
+        return dumps(fields)
+    from berth.gotemplate._funcs import json_
+
+    return json_(value)
+
+
+LIST_FUNCS: dict[str, Callable[..., Any]] = {"json": _row_json}
+
+
 def label_header(name: str) -> str:
     """docker's SubHeaderContext.Label: the last dotted part, "-"/"_" as spaces."""
     last = name.split(".")[-1]
@@ -153,7 +169,7 @@ class ListFormatter:
         self.format = fmt
         self.headers = dict(headers)
         try:
-            self._template = compile_template(template_text(fmt))
+            self._template = compile_template(template_text(fmt), LIST_FUNCS)
         except FormatError as e:
             raise FormatError(e.message, parse_status) from None
 

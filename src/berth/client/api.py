@@ -4,7 +4,7 @@ Request paths are prefixed with ``/v<version>``. The version is pinned (argument
 ``DOCKER_API_VERSION`` environment variable) or negotiated on first use: ``GET /_ping`` and
 ``min(1.47, server's Api-Version)``, as the docker CLI does.
 
-Later areas (containers, images, ...) build on the generic helpers: ``get``/``post``/``delete``
+The endpoint groups (``containers``, ``images``, ``objects``) build on the generic helpers: ``get``/``post``/``delete``
 (JSON in, decoded JSON out), ``request`` (a raw ``Response``), ``stream_json_lines`` (progress
 and events) and ``hijack`` (attach/exec).
 """
@@ -20,8 +20,11 @@ from urllib.parse import quote, urlencode
 
 from berth import API_VERSION, __version__
 from berth.client import errors
+from berth.client.containers import ContainersAPI
 from berth.client.hijack import HijackedSocket, read_error_body, read_response_head
 from berth.client.hosts import DEFAULT_HOST, parse_host
+from berth.client.images import ImagesAPI
+from berth.client.objects import NetworksAPI, SystemAPI, VolumesAPI
 from berth.client.response import Response
 from berth.client.timestamps import get_timestamp
 from berth.client.tlsconfig import TLSConfig
@@ -99,8 +102,10 @@ def encode_query(params: Mapping[str, Any] | None) -> str:
     return urlencode(pairs, quote_via=quote)
 
 
-class APIClient:
-    """A client for one daemon. Thread-safe; close() (or ``with``) releases connections."""
+class APIClient(ContainersAPI, ImagesAPI, VolumesAPI, NetworksAPI, SystemAPI):
+    """A client for one daemon. Thread-safe; close() (or ``with``) releases connections.
+
+    The endpoint groups live in their own modules (``containers``, ``images``, ``objects``)."""
 
     def __init__(
         self,
@@ -210,7 +215,7 @@ class APIClient:
         body: Any = None
         chunked = False
         if json is not None:
-            body = _json.dumps(json).encode()
+            body = encode_json_body(json)
             hdrs["Content-Type"] = "application/json"
         elif data is not None:
             body = data
@@ -322,7 +327,7 @@ class APIClient:
     ) -> HijackedSocket:
         """Send an upgrade request on a fresh connection; on 101 (or 200) return the raw stream."""
         target = self._target(path, params, versioned)
-        body = _json.dumps(json).encode() if json is not None else b""
+        body = encode_json_body(json) if json is not None else b""
         lines = [
             f"{method} {target} HTTP/1.1",
             f"Host: {self.transport.host_header}",
@@ -393,6 +398,13 @@ class APIClient:
         if not decode:
             return self.stream_raw("GET", "/events", params=params).iter_chunks()
         return self.stream_json_lines("GET", "/events", params=params, raise_on_error=False)
+
+
+def encode_json_body(obj: Any) -> bytes:
+    """A request body as Go's json.Encoder writes it (compact, HTML-escaped, newline)."""
+    from berth.client.gojson import dumps
+
+    return (dumps(obj) + "\n").encode("utf-8")
 
 
 def _error_message(body: bytes, headers: Any, status: int, reason: str) -> str:

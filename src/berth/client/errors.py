@@ -69,6 +69,10 @@ def api_error(status: int, message: str, *, reason: str = "", url: str = "") -> 
     return cls(status, message, reason=reason, url=url)
 
 
+class InvalidArgument(ClientError):
+    """A request refused before it was sent (an empty ID, a bad reference); docker's text."""
+
+
 class DaemonConnectionError(ClientError):
     """The daemon could not be reached (refused, missing socket, ssh failed, ...)."""
 

@@ -8,8 +8,10 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
-from berth.cli.command import NO_ARGS, Group, StatusError
-from berth.cli.flags import LIST, STRING, Flag
+from berth.cli.command import NO_ARGS, Group, StatusError, at_least
+from berth.cli.flags import BOOL, LIST, STRING, Flag
+from berth.cli.formatters.common import FORMAT_HELP as LIST_FORMAT_HELP
+from berth.cli.formatters.common import INSPECT_FORMAT_HELP
 
 group = Group("system", "Manage Berth")
 
@@ -574,3 +576,70 @@ def dial_stdio(cli: Any, opts: Any, args: list[str]) -> int:
         if closer is not None:
             closer.close()
     return 0
+
+
+def _filter_value(value: str) -> Any:
+    from berth.cli.opts.validate import parse_filter
+
+    return parse_filter(value)
+
+
+# -- inspect (top-level), df, prune --------------------------------------------------------------
+
+INSPECT_TYPES = ["config", "container", "image", "network", "node", "plugin", "secret", "service", "task", "volume"]
+
+
+@group.command(
+    "inspect",
+    "Return low-level information on Berth objects",
+    "[OPTIONS] NAME|ID [NAME|ID...]",
+    flags=[
+        Flag("format", "f", STRING, INSPECT_FORMAT_HELP),
+        Flag("type", kind=STRING, help="Only inspect objects of the given type"),
+        Flag("size", "s", BOOL, "Display total file sizes if the type is container"),
+    ],
+    args=at_least(1),
+    hidden=True,  # docker has it only as the top-level "inspect"
+)
+def inspect(cli: Any, opts: Any, args: list[str]) -> int:
+    from berth.cli.commands.container import run_inspect
+    from berth.cli.objectinspect import any_object_getter
+
+    if opts.changed("type") and opts.type == "":
+        raise StatusError('type is empty: must be one of "' + '", "'.join(INSPECT_TYPES) + '"', 1)
+    if opts.type and opts.type not in INSPECT_TYPES:
+        raise StatusError(f'unknown type: "{opts.type}": must be one of "' + '", "'.join(INSPECT_TYPES) + '"', 1)
+    return run_inspect(cli, args, opts.format, any_object_getter(cli, opts.type, opts.size))
+
+
+@group.command(
+    "df",
+    "Show Berth disk usage",
+    flags=[
+        Flag("verbose", "v", BOOL, "Show detailed information on space usage"),
+        Flag("format", kind=STRING, help=LIST_FORMAT_HELP),
+    ],
+    args=NO_ARGS,
+)
+def df(cli: Any, opts: Any, args: list[str]) -> int:
+    from berth.cli.formatters.diskusage import write_disk_usage
+
+    write_disk_usage(cli.out, cli.client().df(), opts.format or "table", opts.verbose)
+    return 0
+
+
+@group.command(
+    "prune",
+    "Remove unused data",
+    flags=[
+        Flag("force", "f", BOOL, "Do not prompt for confirmation"),
+        Flag("all", "a", BOOL, "Remove all unused images not just dangling ones"),
+        Flag("volumes", kind=BOOL, help="Prune anonymous volumes"),
+        Flag("filter", kind=LIST, help='Provide filter values (e.g. "label=<key>=<value>")', metavar="filter", convert=_filter_value),
+    ],
+    args=NO_ARGS,
+)
+def prune(cli: Any, opts: Any, args: list[str]) -> int:
+    from berth.cli.systemprune import run_system_prune
+
+    return run_system_prune(cli, opts)
