@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, TextIO
 
 from berth.cli.command import StatusError
-from berth.cli.units import go_duration_string, human_size
+from berth.units import go_duration_string, human_size
 
 
 class JSONMessageError(StatusError):

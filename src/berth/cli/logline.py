@@ -25,7 +25,7 @@ def error_line(message: str, terminal: bool, now: float | None = None) -> str:
     now = time.time() if now is None else now
     if terminal:
         return f"\x1b[31mERRO\x1b[0m[{int(now - _STARTED):04d}] {message}"
-    from berth.cli.units import go_rfc3339
+    from berth.units import go_rfc3339
 
     value = message if _SAFE.match(message) else _go_quote(message)
     return f'time="{go_rfc3339(now)}" level=error msg={value}'

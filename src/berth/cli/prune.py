@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from berth.cli.command import StatusError
-from berth.cli.units import human_size
+from berth.units import human_size
 
 
 class Cancelled(StatusError):

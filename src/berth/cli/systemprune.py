@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from berth.cli.command import StatusError
-from berth.cli.units import human_size
+from berth.units import human_size
 
 
 def confirmation(opts: Any, filters: dict[str, dict[str, bool]]) -> str:

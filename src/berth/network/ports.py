@@ -2,8 +2,6 @@
 
 Pure parsing (no root, no sockets):
 
-- :func:`parse_port_spec` - one CLI ``-p`` value (``127.0.0.1:8080:80/udp``, ``8000-8010:80``,
-  ``80``) to ``[(port_key, {"HostIp", "HostPort"})]``, as Docker's nat.ParsePortSpec (for the CLI).
 - :func:`parse_port_bindings` - HostConfig.PortBindings from the API
   (``{"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}``) to :class:`PortRequest` objects.
 - :func:`publish_all` - the requests ``-P`` makes from the image's ExposedPorts.
@@ -124,53 +122,6 @@ def _normalise_host_ip(ip: str) -> str:
     if addr.version != 4:
         raise InvalidParameter(f"invalid IP address: {ip}: IPv6 port bindings are not supported")
     return str(addr)
-
-
-def parse_port_spec(raw: str) -> list[tuple[str, dict[str, str]]]:
-    """One ``-p`` value to [(port key, {"HostIp": ..., "HostPort": ...})] (nat.ParsePortSpec)."""
-    parts = raw.split(":")
-    if len(parts) == 1:
-        ip, host_port, container = "", "", parts[0]
-    elif len(parts) == 2:
-        ip, host_port, container = "", parts[0], parts[1]
-    else:
-        ip, host_port, container = ":".join(parts[:-2]), parts[-2], parts[-1]
-    container, _, proto = container.partition("/")
-    proto = (proto or "tcp").lower()
-    if not container:
-        raise InvalidParameter(f"no port specified: {raw}<empty>")
-    if proto not in PROTOCOLS:
-        raise InvalidParameter(f"invalid proto: {proto}")
-    if ip.startswith("[") and ip.endswith("]"):
-        ip = ip[1:-1]
-    if ip:
-        try:
-            ipaddress.ip_address(ip)
-        except ValueError:
-            raise InvalidParameter(f"invalid IP address: {ip}") from None
-    try:
-        start, end = _port_range(container)
-    except ValueError:
-        raise InvalidParameter(f"invalid containerPort: {container}") from None
-    h_start = h_end = 0
-    if host_port:
-        try:
-            h_start, h_end = _port_range(host_port)
-        except ValueError:
-            raise InvalidParameter(f"invalid hostPort: {host_port}") from None
-        if end - start != h_end - h_start and end != start:
-            raise InvalidParameter(
-                f"invalid ranges specified for container and host Ports: {container} and {host_port}")
-    count = end - start + 1
-    out = []
-    for i in range(count):
-        hp = ""
-        if host_port:
-            hp = str(h_start + i)
-            if count == 1 and h_start != h_end:
-                hp += f"-{h_end}"
-        out.append((f"{start + i}/{proto}", {"HostIp": ip, "HostPort": hp}))
-    return out
 
 
 def parse_port_bindings(bindings: dict[str, Any] | None) -> list[PortRequest]:

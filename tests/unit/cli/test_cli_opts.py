@@ -11,7 +11,7 @@ from berth.cli.opts.mounts import parse_device, parse_mount, parse_volume_spec, 
 from berth.cli.opts.network import parse_network
 from berth.cli.opts.ports import add_exposed, convert_to_standard_notation, parse_port_specs
 from berth.cli.opts.ulimit import parse_ulimit, ulimit_list
-from berth.cli.units import (
+from berth.units import (
     bytes_size,
     from_human_size,
     go_duration_string,

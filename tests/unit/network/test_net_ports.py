@@ -13,38 +13,9 @@ from berth.network.ports import (
     ephemeral_range,
     is_port_free,
     parse_port_bindings,
-    parse_port_spec,
     ports_view,
     publish_all,
 )
-
-
-@pytest.mark.parametrize("spec, expected", [
-    ("80", [("80/tcp", {"HostIp": "", "HostPort": ""})]),
-    ("8080:80", [("80/tcp", {"HostIp": "", "HostPort": "8080"})]),
-    ("127.0.0.1:8080:80/udp", [("80/udp", {"HostIp": "127.0.0.1", "HostPort": "8080"})]),
-    ("127.0.0.1::80", [("80/tcp", {"HostIp": "127.0.0.1", "HostPort": ""})]),
-    ("8000-8001:80-81", [("80/tcp", {"HostIp": "", "HostPort": "8000"}),
-                         ("81/tcp", {"HostIp": "", "HostPort": "8001"})]),
-    ("8000-8010:80", [("80/tcp", {"HostIp": "", "HostPort": "8000-8010"})]),
-    ("[::1]:8080:80", [("80/tcp", {"HostIp": "::1", "HostPort": "8080"})]),
-])
-def test_parse_port_spec(spec, expected):
-    assert parse_port_spec(spec) == expected
-
-
-@pytest.mark.parametrize("spec, message", [
-    ("80/icmp", "invalid proto: icmp"),
-    ("abc", "invalid containerPort: abc"),
-    ("x:80", "invalid hostPort: x"),
-    ("8000-8002:80-81", "invalid ranges specified for container and host Ports: 80-81 and 8000-8002"),
-    ("1.2.3:8080:80", "invalid IP address: 1.2.3"),
-    ("70000", "invalid containerPort: 70000"),
-])
-def test_parse_port_spec_errors(spec, message):
-    with pytest.raises(InvalidParameter) as err:
-        parse_port_spec(spec)
-    assert err.value.message == message
 
 
 def test_parse_port_bindings_from_the_api():

@@ -16,7 +16,7 @@ from berth.cli.formatters.common import FORMAT_HELP, INSPECT_FORMAT_HELP
 parse_filter = lazy("berth.cli.opts.validate", "parse_filter")
 validate_env = lazy("berth.cli.opts.validate", "validate_env")
 parse_cpus = lazy("berth.cli.opts.validate", "parse_cpus")
-ram_in_bytes = lazy("berth.cli.units", "ram_in_bytes")
+ram_in_bytes = lazy("berth.units", "ram_in_bytes")
 mem_swap = lazy("berth.cli.containers.createopts", "mem_swap")
 uint16 = lazy("berth.cli.containers.createopts", "uint16")
 

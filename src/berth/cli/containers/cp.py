@@ -14,7 +14,7 @@ import tempfile
 from typing import Any, BinaryIO, Iterator
 
 from berth.cli.command import StatusError
-from berth.cli.units import human_size
+from berth.units import human_size
 
 GO_MODE_DIR = 1 << 31
 GO_MODE_SYMLINK = 1 << 27

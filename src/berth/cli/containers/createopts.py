@@ -25,7 +25,7 @@ from berth.cli.opts.mounts import (
 from berth.cli.opts.network import endpoint_settings, is_empty_endpoint, is_user_defined, parse_network
 from berth.cli.opts.ports import add_exposed, convert_to_standard_notation, parse_port_specs, sort_port_keys
 from berth.cli.opts.ulimit import parse_ulimit, ulimit_list
-from berth.cli.units import parse_go_duration, ram_in_bytes
+from berth.units import parse_go_duration, ram_in_bytes
 
 _DUR_DEFAULT = " (default 0s)"
 

@@ -11,7 +11,7 @@ from typing import Any
 from berth.cli.command import StatusError
 from berth.cli.format import Row
 from berth.cli.formatters.common import truncate_id
-from berth.cli.units import bytes_size, human_size
+from berth.units import bytes_size, human_size
 
 DEFAULT_TABLE = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"
 HEADERS = {

@@ -6,7 +6,7 @@ import time
 
 from berth.cli.format import Row
 from berth.cli.formatters.common import ellipsis, go_quote, sorted_labels, truncate_id
-from berth.cli.units import go_time_string, human_duration, human_size
+from berth.units import go_time_string, human_duration, human_size
 
 DEFAULT_TABLE = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 HEADERS = {

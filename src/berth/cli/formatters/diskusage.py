@@ -11,7 +11,7 @@ from berth.cli.formatters import containers as fc
 from berth.cli.formatters import images as fi
 from berth.cli.formatters import volumes as fv
 from berth.cli.formatters.common import truncate_id
-from berth.cli.units import human_duration, human_size
+from berth.units import human_duration, human_size
 
 SUMMARY_TABLE = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
 SUMMARY_HEADERS = {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"}
@@ -88,7 +88,7 @@ class BuildCacheRow(Row):
     go_type = "formatter.buildCacheContext"
 
     def __init__(self, b: dict, trunc: bool, now: float):
-        from berth.cli.units import parse_rfc3339
+        from berth.units import parse_rfc3339
 
         created = parse_rfc3339(b.get("CreatedAt", "")) or 0
         last = parse_rfc3339(b.get("LastUsedAt", "") or "")

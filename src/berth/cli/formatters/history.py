@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from berth.cli.format import Row
 from berth.cli.formatters.common import ellipsis, truncate_id
-from berth.cli.units import go_rfc3339, human_duration, human_size
+from berth.units import go_rfc3339, human_duration, human_size
 
 DEFAULT_TABLE = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
 NON_HUMAN_TABLE = "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"

@@ -7,7 +7,7 @@ from typing import Iterator
 
 from berth.cli.format import Row
 from berth.cli.formatters.common import truncate_id
-from berth.cli.units import go_time_string, human_duration, human_size
+from berth.units import go_time_string, human_duration, human_size
 
 DEFAULT_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\t{{.Size}}"
 DIGEST_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\t{{.Size}}"

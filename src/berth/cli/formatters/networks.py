@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from berth.cli.format import Row
 from berth.cli.formatters.common import sorted_labels, truncate_id
-from berth.cli.units import parse_rfc3339
+from berth.units import parse_rfc3339
 
 DEFAULT_TABLE = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
 HEADERS = {

@@ -7,7 +7,7 @@ from typing import Any
 
 from berth.cli.format import Row
 from berth.cli.formatters.common import sorted_labels
-from berth.cli.units import human_size
+from berth.units import human_size
 
 DEFAULT_TABLE = "table {{.Driver}}\t{{.Name}}"
 HEADERS = {

@@ -7,7 +7,7 @@ import csv
 import os
 import posixpath
 
-from berth.cli.units import ram_in_bytes
+from berth.units import ram_in_bytes
 
 _PROPAGATIONS = {"rprivate", "private", "rshared", "shared", "rslave", "slave"}
 

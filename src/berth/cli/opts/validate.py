@@ -9,7 +9,7 @@ import re
 from fractions import Fraction
 from typing import Callable, Mapping
 
-from berth.cli.units import ram_in_bytes
+from berth.units import ram_in_bytes
 
 _WHITESPACE = " \t"
 

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from berth.engine.humanize import human_duration
+from berth.units import human_duration
 from berth.timeutil import parse_time_value, rfc3339_nano
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -78,10 +78,25 @@ class Container:
                           Pid=0, ExitCode=exit_code, OOMKilled=oom_killed, Error=error,
                           FinishedAt=finished_at or rfc3339_nano())
 
+    # Lifecycle states (issue 5): restart policies and pause.
+    def set_restarting(self, exit_code: int, finished_at: str | None = None) -> None:
+        """Waiting to be restarted by its restart policy: Docker counts it as running (so
+        stop/rm/kill treat it as such), without a process."""
+        self.state.update(Status="restarting", Running=True, Restarting=True, Paused=False,
+                          Pid=0, ExitCode=exit_code, FinishedAt=finished_at or rfc3339_nano())
+
+    def set_paused(self, paused: bool) -> None:
+        self.state.update(Paused=paused, Status="paused" if paused else "running")
+
+    @property
+    def restarting(self) -> bool:
+        return bool(self.state.get("Restarting"))
+
     def set_start_error(self, message: str, exit_code: int) -> None:
         """A failed start leaves the container inspectable, with the error (Docker: 'created'
         if it never ran, else 'exited')."""
-        self.state.update(Error=message, ExitCode=exit_code, Running=False, Pid=0)
+        self.state.update(Error=message, ExitCode=exit_code, Running=False, Pid=0,
+                          Restarting=False, Paused=False)
         if self.has_been_started:
             self.state.update(Status="exited", FinishedAt=rfc3339_nano())
 

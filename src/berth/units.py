@@ -1,5 +1,5 @@
-"""Sizes, durations and times the way docker's CLI prints and parses them (go-units and Go's
-``time`` package). Pure functions: they decide what users see, so they are unit-tested
+"""Sizes, durations and times the way docker prints and parses them (go-units and Go's
+``time`` package), shared by the CLI and the engine. Pure functions: they decide what users see, so they are unit-tested
 against docker's own outputs.
 """
 
