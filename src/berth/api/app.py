@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from berth.api.router import Router
-from berth.api.routes import containers, images, system, volumes
+from berth.api.routes import container_fs, containers, images, networks, system, volumes
+from berth.api.routes import container_ops  # lifecycle (issue 5)
 
-ROUTE_GROUPS = [system, images, containers, volumes]
+ROUTE_GROUPS = [system, images, containers, volumes, networks, container_fs, container_ops]
 
 
 def build_router(engine: Any) -> Router:

@@ -15,10 +15,13 @@ from berth.engine.containers import listing
 from berth.engine.events import Event, EventBus, EventFilter
 from berth.engine.containers.execs import ExecService
 from berth.engine.containers.service import ContainerService
+from berth.engine.containers.filesystem import ContainerFilesystem
 from berth.engine.images import ImageService
+from berth.engine.images.operations import ImageOperations
+from berth.engine.networks import NetworkService
 from berth.engine.store import Store
 from berth.engine.volumes import VolumeService
-from berth.errors import Conflict, InvalidParameter
+from berth.errors import InvalidParameter
 from berth.timeutil import parse_time_value, rfc3339_nano
 
 
@@ -35,8 +38,13 @@ class Engine:
         self.id = self._engine_id()
         self.started_at = time.time()
         self.images = ImageService(self)
+        self.networks = NetworkService(self)  # networking (issue 6)
         self.containers = ContainerService(self)
         self.execs = ExecService(self.containers)
+        from berth.engine.containers.ops import ContainerOps  # lifecycle (issue 5)
+        self.container_ops = ContainerOps(self)
+        self.image_ops = ImageOperations(self)  # rmi/prune/df/save/load/commit (images)
+        self.container_fs = ContainerFilesystem(self)  # diff/export/cp (images)
 
     def _engine_id(self) -> str:
         path = os.path.join(self.data_root, "engine-id")
@@ -57,10 +65,12 @@ class Engine:
         """Bind to the running loop, then reconcile containers with their shims."""
         self.events.bind_loop(asyncio.get_running_loop())
         await self.images.start()
+        await self.networks.start()  # networking (issue 6): reconcile in the background
         await self.containers.restore()
 
     async def shutdown(self) -> None:
         await self.containers.shutdown(bool(self.config.live_restore))
+        await self.networks.shutdown(bool(self.config.live_restore))  # networking (issue 6)
         await self.images.shutdown(bool(self.config.live_restore))
         self.store.close()
 
@@ -175,50 +185,6 @@ class Engine:
             result.append(container.summary(self.images.display_name(container),
                                             listing.ports_summary(container), sizes))
         return result
-
-    # -- images (views that combine several services) --------------------------------------
-    def import_image(self, stream: Any, repo: str, tag: str, changes: list[str],
-                     message: str) -> Any:
-        """`docker import -`: runs in a worker thread (it reads and unpacks the upload)."""
-        from berth.engine.images.changes import apply_changes
-        config = apply_changes({}, changes)
-        image = self.images.import_layer(stream, config, message or "Imported from -")
-        self.events.publish("image", "import", image.id, {"name": image.id})
-        if repo:
-            self.images.tag(image, f"{repo}:{tag}" if tag else repo)
-        return image
-
-    def list_images(self, all_: bool, filters: dict[str, list[str]], digests: bool) -> list[dict]:
-        from berth.engine.images import views
-        return [views.summary(self.images, image)
-                for image in sorted(self.images.all(),
-                                    key=lambda i: i.document.get("created", ""), reverse=True)]
-
-    def inspect_image(self, ref: str) -> dict:
-        from berth.engine.images import views
-        return views.inspect(self.images, self.images.get(ref))
-
-    async def remove_image(self, ref: str, force: bool, noprune: bool) -> list[dict]:
-        image = self.images.get(ref)
-        deleted: list[dict] = []
-        tags = self.images.tags_of(image.id)
-        by_tag = image.id not in (ref, "sha256:" + ref) and not image.id.removeprefix("sha256:").startswith(ref)
-        if by_tag and len(tags) > 1:
-            self.images.untag(ref)
-            return [{"Untagged": ref}]
-        users = self.containers.using_image(image.id)
-        if users and not force:
-            shown = ref if by_tag else image.id[7:19]
-            raise Conflict(f"conflict: unable to remove repository reference \"{shown}\" "
-                           f"(must force) - container {users[0].id[:12]} is using its referenced "
-                           f"image {image.id[7:19]}")
-        for key in tags:
-            self.images.untag(key)
-            deleted.append({"Untagged": key})
-        if not users:
-            await asyncio.to_thread(self.images.delete_record, image)
-            deleted.append({"Deleted": image.id})
-        return deleted
 
     async def _container_size(self, container: Any) -> dict[str, int]:
         rw = await asyncio.to_thread(self.images.layers.rw_size, container.id)

@@ -42,6 +42,9 @@ def merge_image_config(config: dict[str, Any], image_config: dict[str, Any]) -> 
         elif key == "Cmd":
             if not config.get("Cmd") and not config.get("Entrypoint"):
                 merged["Cmd"] = image_config.get("Cmd")
+        elif key == "Healthcheck":
+            merged["Healthcheck"] = merge_healthcheck(config.get("Healthcheck"),
+                                                      image_config.get("Healthcheck"))
         elif not config.get(key):
             if key == "Entrypoint" and config.get("Entrypoint") == [""]:
                 continue
@@ -54,6 +57,22 @@ def merge_image_config(config: dict[str, Any], image_config: dict[str, Any]) -> 
         merged[key] = bool(merged.get(key))
     merged.setdefault("WorkingDir", "")
     merged.setdefault("User", "")
+    return merged
+
+
+def merge_healthcheck(request: Any, image: Any) -> Any:
+    """The image's healthcheck under the request's, field by field (moby's merge): a
+    request with only --health-interval keeps the image's test."""
+    if not image:
+        return request
+    if not request:
+        return image
+    merged = dict(request)
+    if not merged.get("Test"):
+        merged["Test"] = image.get("Test")
+    for key in ("Interval", "Timeout", "StartPeriod", "StartInterval", "Retries"):
+        if not merged.get(key) and image.get(key):
+            merged[key] = image[key]
     return merged
 
 
@@ -112,18 +131,10 @@ def normalise_host_config(host_config: dict[str, Any]) -> dict[str, Any]:
 
 
 def restart_policy(host_config: dict[str, Any]) -> tuple[str, int]:
-    policy = host_config.get("RestartPolicy") or {}
-    name = policy.get("Name") or "no"
-    retries = int(policy.get("MaximumRetryCount") or 0)
-    if name not in ("no", "always", "unless-stopped", "on-failure"):
-        raise InvalidParameter(f"invalid restart policy: unknown policy '{name}'; use one of "
-                               "'no', 'always', 'on-failure', or 'unless-stopped'")
-    if retries and name != "on-failure":
-        raise InvalidParameter(f"invalid restart policy: maximum retry count can only be used "
-                               f"with 'on-failure'")
-    if retries < 0:
-        raise InvalidParameter("invalid restart policy: maximum retry count must be a positive integer")
-    return name, retries
+    """(name, MaximumRetryCount), validated with moby's texts (see ``restart``)."""
+    from berth.engine.containers.restart import validate_policy
+    name, retries = validate_policy(host_config.get("RestartPolicy") or {})
+    return name or "no", retries
 
 
 def check_create(config: dict[str, Any], host_config: dict[str, Any]) -> None:

@@ -82,6 +82,8 @@ class ExecService:
             raise Conflict(f"container {container.id} is not running")
         if container.paused:
             raise Conflict(f"Container {container.id} is paused, unpause the container before exec")
+        if container.state.get("Restarting"):  # lifecycle (issue 5)
+            raise Conflict(f"Container {container.id} is restarting, wait until the container is running")
         instance = Exec(ids.new_id(), container.id, dict(body))
         self._execs[instance.id] = instance
         container.exec_ids.append(instance.id)

@@ -26,8 +26,10 @@ from berth.engine.containers import config as cconfig
 from berth.engine.containers import hostfiles
 from berth.engine.containers.logs import (LogLine, LogOptions, current_size, existing_lines,
                                           follow_lines)
+from berth.engine.containers.health import validate as health_validate
 from berth.engine.containers.record import Container
 from berth.engine.containers.streams import AsyncShimStream
+from berth.engine.images import initlayer
 from berth.engine.store import register_schema
 from berth.errors import (BerthError, Conflict, InvalidParameter, NotFound, NotModified,
                           SystemError_)
@@ -88,6 +90,16 @@ def wait_in_thread(call: Callable[[], Any]) -> "asyncio.Future[Any]":
     return future
 
 
+def _late_exit_record(client: shimlib.ShimClient, wait: float = 5.0) -> dict[str, Any] | None:
+    """The exit record of a shim that just went away (polled while the shim still lives)."""
+    deadline = time.monotonic() + wait
+    while True:
+        record = client.read_exit()
+        if record is not None or not client.is_alive() or time.monotonic() > deadline:
+            return record if record is not None else client.read_exit()
+        time.sleep(0.02)
+
+
 class ContainerService:
     def __init__(self, engine: "Engine"):
         self.engine = engine
@@ -104,6 +116,14 @@ class ContainerService:
         # Lifecycle observers (health checks, restart policies...): objects with optional
         # on_start(container), on_exit(container), on_remove(container) methods.
         self.observers: list[Any] = []
+        # lifecycle (issue 5): restart policies and healthchecks are observers; a daemon
+        # shutting down restarts nothing
+        from berth.engine.containers.health import HealthMonitor
+        from berth.engine.containers.restart import RestartManager
+        self.shutting_down = False
+        self.restarts = RestartManager(self)
+        self.health = HealthMonitor(self)
+        self.observers += [self.restarts, self.health]
         for row in engine.store.query("SELECT doc FROM containers"):
             container = Container.from_doc(json.loads(row["doc"]))
             self._containers[container.id] = container
@@ -178,6 +198,12 @@ class ContainerService:
         driver, log_opts = self._log_driver(host_config)
         host_config["LogConfig"] = {"Type": driver, "Config": log_opts}  # as Docker records it
         cconfig.check_create(merged, host_config)
+        health_validate(merged.get("Healthcheck"))  # lifecycle (issue 5)
+        # networking (issue 6): networks, --ip, aliases and ports are checked now; the
+        # EndpointsConfig is kept in NetworkSettings.Networks until start
+        networks = getattr(self.engine, "networks", None)
+        network_settings = (networks.prepare_create(merged, host_config, networking) if networks
+                            else self._initial_network_settings(host_config, networking))
         warnings = await asyncio.to_thread(speclib.validate_host_config, host_config)
         speclib.stop_signal(merged)  # refuse a bad StopSignal now, not at stop time
         if name:
@@ -196,10 +222,11 @@ class ContainerService:
             driver=self.engine.images.driver_name,
             log_path=os.path.join(directory, f"{container_id}-json.log")
             if self._log_driver(host_config)[0] == "json-file" else "",
-            network_settings=self._initial_network_settings(host_config, networking))
+            network_settings=network_settings)
         self._containers[container_id] = container  # holds the name against racing creates
         try:
-            await asyncio.to_thread(self.engine.images.layers.create_rw, container_id, image.top_layer)
+            await asyncio.to_thread(self.engine.images.layers.create_rw, container_id, image.top_layer,
+                                    initlayer.prepare)  # mount points out of the diff
             container.graph_data = await asyncio.to_thread(
                 self.engine.images.layers.rw_metadata, container_id)
             container.mounts = await asyncio.to_thread(self._create_volumes, container, mount_plans)
@@ -279,11 +306,38 @@ class ContainerService:
     async def start(self, ref: str) -> None:
         container = self.get(ref)
         async with self._lock(container.id):
+            if container.paused:
+                raise Conflict("cannot start a paused container, try unpause instead")
             if container.running:
                 raise NotModified("container already started")
-            if container.removal_in_progress:
+            if container.removal_in_progress or container.state.get("Dead"):
                 raise Conflict(f"cannot start container {container.id}: container is marked for removal")
+            # lifecycle (issue 5): a user start resets the restart manager (dockerd's
+            # ResetRestartManager): RestartCount 0, no longer "manually stopped"
+            self.restarts.reset(container.id)
+            container.restart_count = 0
+            container.has_been_manually_stopped = False
             await self._start_locked(container)
+
+    async def start_by_policy(self, container: Container) -> None:
+        """The restart manager's start, after its back-off delay (lifecycle, issue 5). A start
+        that fails leaves the container exited with the code of its last run."""
+        async with self._lock(container.id):
+            if not container.restarting or container.removal_in_progress \
+                    or container.id not in self._containers:
+                return
+            code = int(container.state.get("ExitCode") or 0)
+            finished = container.state.get("FinishedAt")
+            try:
+                await self._start_locked(container)
+            except Exception as exc:  # noqa: BLE001 - recorded on the container
+                message = exc.message if isinstance(exc, BerthError) else str(exc)
+                log.warning("restart of %s failed: %s", container.id[:12], message)
+                container.set_stopped(code, finished, error=message)
+                self._save(container)
+                exited = self._exited.get(container.id)
+                if exited:
+                    exited.set()
 
     async def _start_locked(self, container: Container) -> None:
         state = shimlib.state_dir(self.engine.exec_root, container.id)
@@ -334,10 +388,15 @@ class ContainerService:
         container.config["Hostname"] = hostname
         paths = {name: os.path.join(directory, name) for name in ("hostname", "hosts", "resolv.conf")}
         hostfiles.write_atomic(paths["hostname"], hostname + "\n")
-        hostfiles.write_atomic(paths["hosts"], hostfiles.hosts_file(
+        # networking (issue 6): resolv.conf (embedded DNS on user networks), the hosts file of a
+        # container:<id> target and the host-gateway address come from the network service
+        networks = getattr(self.engine, "networks", None)
+        files = networks.host_files(container) if networks else {}
+        hostfiles.write_atomic(paths["hosts"], files.get("hosts") or hostfiles.hosts_file(
             hostname, container.config.get("Domainname") or "", self._addresses(container),
-            container.host_config.get("ExtraHosts"), host_network=host_network))
-        hostfiles.write_atomic(paths["resolv.conf"], hostfiles.resolv_conf(
+            container.host_config.get("ExtraHosts"), host_gateway=files.get("host_gateway"),
+            host_network=host_network))
+        hostfiles.write_atomic(paths["resolv.conf"], files.get("resolv.conf") or hostfiles.resolv_conf(
             hostfiles.host_resolv_conf(), container.host_config.get("Dns"),
             container.host_config.get("DnsSearch"), container.host_config.get("DnsOptions"),
             host_network=host_network))
@@ -431,7 +490,9 @@ class ContainerService:
         except asyncio.CancelledError:
             return
         except BerthError as exc:
-            result = client.read_exit() or {"exit_code": 255, "error": exc.message}
+            # the shim unlinks its socket just before it writes exit.json: give it a moment
+            result = await asyncio.to_thread(_late_exit_record, client) or \
+                {"exit_code": 255, "error": exc.message}
         await self._on_exit(container, result)
 
     async def _on_exit(self, container: Container, result: dict[str, Any]) -> None:
@@ -484,14 +545,54 @@ class ContainerService:
             raise Conflict(f"Cannot kill container: {ref}: Container {container.id} is not running")
         await self._signal(container, number)
 
-    async def _signal(self, container: Container, number: int) -> None:
+    async def _signal(self, container: Container, number: int, manual: bool = True) -> None:
+        # lifecycle (issue 5), as dockerd's killWithSignal: the stop signal (any signal when
+        # no StopSignal is configured) or SIGKILL means "exit on next": the restart policy
+        # no longer applies; any kill marks the container manually stopped; a restarting
+        # container gets no signal; a paused one is thawed after the signal so it acts on it.
+        configured = container.config.get("StopSignal")
+        exit_on_next = (not configured or number == signals.SIGKILL
+                        or speclib.stop_signal(container.config) == number)
+        if exit_on_next:
+            self.restarts.exit_on_next(container.id)
+        if manual and not self.shutting_down:
+            container.has_been_manually_stopped = True
+            self._save(container)
+        if container.restarting:
+            if exit_on_next:
+                self.restarts.cancel(container)
+            return
+        unpause = exit_on_next and container.paused
         client = self._client(container)
         try:
             await asyncio.to_thread(client.kill, number, False)
-        except BerthError as exc:
-            if container.running:
-                raise SystemError_(f"Cannot kill container: {container.id}: {exc.message}") from exc
+        except (BerthError, OSError) as exc:
+            # the shim goes away when the container exits: give its exit a moment to arrive
+            if container.running and not await self.wait_exit(container, 2.0):
+                message = exc.message if isinstance(exc, BerthError) else str(exc)
+                raise SystemError_(f"Cannot kill container: {container.id}: {message}") from exc
+            unpause = False
         self._event(container, "kill", signal=str(number))
+        if unpause:
+            await self.resume_after_signal(container)
+
+    def runtime_for(self, container: Container) -> oci.Runtime:
+        """The OCI runtime driver of a container (pause/resume/update/ps; lifecycle, issue 5)."""
+        return oci.Runtime(self._runtime_binary(container), self.runtime_root)
+
+    async def resume_after_signal(self, container: Container) -> None:
+        """Thaw a paused container that was just sent its stop signal (dockerd does this in
+        kill; the runtime's resume event becomes ``unpause``)."""
+        try:
+            await asyncio.to_thread(self.runtime_for(container).resume, container.id)
+        except BerthError as exc:
+            log.warning("cannot unpause container %s: %s", container.id[:12], exc.message)
+            return
+        if container.paused:
+            container.set_paused(False)
+            self._save(container)
+            self._event(container, "unpause")
+            self.health.resume(container)
 
     async def stop(self, ref: str, timeout: int | None = None, signal_name: str | None = None) -> None:
         container = self.get(ref)
@@ -503,19 +604,19 @@ class ContainerService:
         self._event(container, "stop")
 
     async def _stop_container(self, container: Container, timeout: int | None,
-                              signal_name: str | None = None) -> None:
+                              signal_name: str | None = None, manual: bool = True) -> None:
         if timeout is None:
             timeout = container.config.get("StopTimeout")
         if timeout is None:
             timeout = DEFAULT_STOP_TIMEOUT
         number = speclib.stop_signal({"StopSignal": signal_name} if signal_name else container.config)
         if number != signals.SIGKILL:
-            await self._signal(container, number)
+            await self._signal(container, number, manual)
             if await self.wait_exit(container, None if timeout < 0 else timeout):
                 return
             log.info("Container %s failed to exit within %ss of signal %d - using the force",
                      container.id[:12], timeout, number)
-        await self._signal(container, signals.SIGKILL)
+        await self._signal(container, signals.SIGKILL, manual)
         await self.wait_exit(container, None)
 
     async def restart(self, ref: str, timeout: int | None = None, signal_name: str | None = None) -> None:
@@ -560,7 +661,11 @@ class ContainerService:
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         container = self.get(ref)
         if container.running and not force:
-            raise Conflict(f'cannot remove container "/{container.name}": container is running: '
+            if container.paused:  # lifecycle (issue 5): dockerd's texts for each state
+                raise Conflict(f'cannot remove container "/{container.name}": container is '
+                               "paused and must be unpaused first")
+            state = "restarting" if container.restarting else "running"
+            raise Conflict(f'cannot remove container "/{container.name}": container is {state}: '
                            "stop the container before removing or force remove")
         if container.removal_in_progress:
             raise Conflict(f"removal of container {container.id[:12]} is already in progress")
@@ -672,26 +777,34 @@ class ContainerService:
 
     # -- daemon start / stop ---------------------------------------------------------------
     async def restore(self) -> None:
-        """After a daemon (re)start: reattach to live shims, record exits that happened while
-        the daemon was away."""
-        for container in list(self._containers.values()):
-            if not container.running:
-                continue
-            client = self._client(container)
-            alive = await asyncio.to_thread(client.is_alive)
-            if alive:
-                self._exit_event(container.id)
-                self._monitors[container.id] = asyncio.ensure_future(self._monitor(container, client))
-                self._notify("on_start", container)
-                continue
-            result = await asyncio.to_thread(client.read_exit) or {"exit_code": 255}
-            await self._on_exit(container, result)
+        """After a daemon (re)start: reattach to live shims (live-restore) or stop them,
+        record exits that happened while the daemon was away, clean what crashes left, and
+        start the containers whose restart policy asks for it (``containers.reconcile``)."""
+        from berth.engine.containers import reconcile
+        await reconcile.restore(self, bool(self.engine.config.live_restore))
+
+    def reattach(self, container: Container, client: shimlib.ShimClient) -> None:
+        """Follow a container whose shim outlived the previous daemon (live-restore)."""
+        self._exit_event(container.id)
+        self._monitors[container.id] = asyncio.ensure_future(self._monitor(container, client))
 
     async def shutdown(self, live_restore: bool) -> None:
-        """Without live-restore, stop every running container (in parallel) before exiting."""
+        """Without live-restore, stop every running container (in parallel) before exiting.
+        Pending restarts and health probes end either way (lifecycle, issue 5)."""
+        self.shutting_down = True
+        for observer in self.observers:
+            stop = getattr(observer, "shutdown", None)
+            if stop is not None:
+                try:
+                    await stop()
+                except Exception:  # noqa: BLE001 - shutting down regardless
+                    log.exception("observer shutdown failed")
         running = [c for c in self._containers.values() if c.running]
         if not live_restore and running:
-            await asyncio.gather(*(self._stop_container(c, None) for c in running),
-                                 return_exceptions=True)
+            for container in running:
+                if container.restarting:  # as dockerd's kill of a restarting container
+                    self.restarts.cancel(container)
+            await asyncio.gather(*(self._stop_container(c, None, manual=False)
+                                   for c in running if c.running), return_exceptions=True)
         for task in list(self._monitors.values()):
             task.cancel()
