@@ -249,10 +249,10 @@ class ShimClient:
         sock.settimeout(timeout)
         path = self.socket_path
         dir_fd = -1
-        if len(path.encode()) > 107:  # sun_path limit: go through the directory's fd
-            dir_fd = os.open(self.dir, os.O_PATH | os.O_CLOEXEC)
-            path = f"/proc/self/fd/{dir_fd}/{SOCKET_NAME}"
         try:
+            if len(path.encode()) > 107:  # sun_path limit: go through the directory's fd
+                dir_fd = os.open(self.dir, os.O_PATH | os.O_CLOEXEC)
+                path = f"/proc/self/fd/{dir_fd}/{SOCKET_NAME}"
             sock.connect(path)
         except (FileNotFoundError, ConnectionRefusedError) as e:
             sock.close()
@@ -276,6 +276,10 @@ class ShimClient:
         except socket.timeout as e:
             sock.close()
             raise ShimTimeout(f"shim did not answer {request.get('op')!r} in time") from e
+        except (ConnectionResetError, BrokenPipeError) as e:
+            # The shim exited between accepting and answering: the same as not being there.
+            sock.close()
+            raise ShimGone(f"shim of {os.path.basename(self.dir)} closed the connection") from e
         except BaseException:
             sock.close()
             raise
