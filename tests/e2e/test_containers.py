@@ -105,6 +105,12 @@ def test_kill_with_signal_and_wait(busybox, names):
     name = names()
     # PID 1 ignores signals it has no handler for: --init (tini) passes USR1 on to sleep.
     docker_cli(busybox, "run", "-d", "--init", "--name", name, "busybox", "sleep", "300")
+    # tini takes signals only once it has started its child (a signal before that is lost,
+    # with Docker too): wait for `sleep` to exist.
+    deadline = time.time() + 10
+    while docker_cli(busybox, "exec", name, "pidof", "sleep").returncode != 0:
+        assert time.time() < deadline, "sleep never started under tini"
+        time.sleep(0.05)
     assert docker_cli(busybox, "kill", "-s", "USR1", name).returncode == 0
     waited = docker_cli(busybox, "wait", name)
     assert waited.stdout.strip() == "138"  # 128 + SIGUSR1
