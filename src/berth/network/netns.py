@@ -26,7 +26,6 @@ Python 3.11 has no ``os.setns``/``os.unshare``, hence ctypes. Root (CAP_SYS_ADMI
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import errno
 import fcntl
@@ -36,6 +35,8 @@ import struct
 import threading
 from pathlib import Path
 from typing import Any, Callable, TypeVar
+
+from berth.threads import run_in_own_thread
 
 T = TypeVar("T")
 
@@ -179,27 +180,7 @@ def run_in(path: str | os.PathLike[str], fn: Callable[..., T], *args: Any, **kwa
 
 async def run_in_async(path: str | os.PathLike[str], fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Awaitable :func:`run_in` (its own thread; never an executor thread that would be reused)."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-
-    def finish(ok: bool, value: Any) -> None:
-        if future.done():
-            return
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
-
-    def body() -> None:
-        try:
-            value = run_in(path, fn, *args, **kwargs)
-        except BaseException as exc:  # noqa: BLE001
-            loop.call_soon_threadsafe(finish, False, exc)
-        else:
-            loop.call_soon_threadsafe(finish, True, value)
-
-    threading.Thread(target=body, name="berth-netns-async", daemon=True).start()
-    return await future
+    return await run_in_own_thread(lambda: run_in(path, fn, *args, **kwargs), "berth-netns-async")
 
 
 def _mount_points() -> set[str]:

@@ -14,7 +14,6 @@ import logging
 import os
 import shutil
 import signal as signals
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
@@ -34,6 +33,7 @@ from berth.engine.store import register_schema
 from berth.errors import (BerthError, Conflict, InvalidParameter, NotFound, NotModified,
                           SystemError_)
 from berth.runtime import oci, shim as shimlib, spec as speclib
+from berth.threads import run_in_own_thread
 from berth.timeutil import rfc3339_nano
 
 if TYPE_CHECKING:
@@ -63,41 +63,8 @@ class AttachRequest:
 
 
 def wait_in_thread(call: Callable[[], Any]) -> "asyncio.Future[Any]":
-    """Run a call that blocks until a process exits in a daemon thread of its own.
-
-    Such waits last as long as containers do, so they must not fill the default executor,
-    and must not keep the daemon from exiting (live-restore leaves containers running)."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[Any] = loop.create_future()
-
-    def deliver(ok: bool, value: Any) -> None:
-        if future.done():
-            return
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
-
-    def run() -> None:
-        try:
-            result = call()
-        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
-            loop.call_soon_threadsafe(deliver, False, exc)
-        else:
-            loop.call_soon_threadsafe(deliver, True, result)
-
-    threading.Thread(target=run, name="shim-wait", daemon=True).start()
-    return future
-
-
-def _late_exit_record(client: shimlib.ShimClient, wait: float = 5.0) -> dict[str, Any] | None:
-    """The exit record of a shim that just went away (polled while the shim still lives)."""
-    deadline = time.monotonic() + wait
-    while True:
-        record = client.read_exit()
-        if record is not None or not client.is_alive() or time.monotonic() > deadline:
-            return record if record is not None else client.read_exit()
-        time.sleep(0.02)
+    """Waits on a shim last as long as containers do: each gets a daemon thread of its own."""
+    return run_in_own_thread(call, "shim-wait")
 
 
 class ContainerService:
