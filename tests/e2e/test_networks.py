@@ -432,6 +432,12 @@ def test_user_network_dns_names_aliases_and_forwarding(netd, net, resolver):
     assert info["Aliases"] == ["web-alias"]
     assert info["DNSNames"][:3] == [a, "web-alias", a_id[:12]]
 
+    # after a rename the new name answers and the old one no longer does
+    renamed = net.name("renamed")
+    ok(netd, "rename", a, renamed)
+    assert nslookup(netd, client, renamed) == (0, [a_ip])
+    assert nslookup(netd, client, a)[1] == []
+
 
 def test_isolation_between_user_networks(netd, net):
     n1, n2 = net.network(), net.network()

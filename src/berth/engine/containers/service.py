@@ -688,6 +688,9 @@ class ContainerService:
             self._claim_name(new_name, container.id)
             old = container.name
             container.name = new_name
+            networks = getattr(self.engine, "networks", None)
+            if networks:
+                networks.rename_container(container, old)
             self._save(container)
         self._event(container, "rename", oldName="/" + old)
 

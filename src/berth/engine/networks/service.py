@@ -697,6 +697,22 @@ class NetworkService(HostPlumbing):
             return
         await self._teardown_sandbox(container, sb, events=True)
 
+    def rename_container(self, container: Any, old_name: str) -> None:
+        """After `docker rename`: the embedded DNS answers to the new name, not the old one."""
+        sb = self._sandboxes.get(container.id)
+        for net in self._networks.values():
+            settings = (container.network_settings.get("Networks") or {}).get(net.name)
+            if not net.user_defined or settings is None:
+                continue
+            names = [container.name if n == old_name else n for n in settings.get("DNSNames") or []]
+            settings["DNSNames"] = names
+            entry = sb.endpoints.get(net.id) if sb is not None and sb.live else None
+            if entry and entry.get("ep"):
+                address = entry["ep"]["address"].split("/")[0]
+                self.dns.unregister(net.id, address)
+                entry["dns_names"] = names
+                self.dns.register(net.id, names, address)
+
     async def _teardown_sandbox(self, container: Any | None, sb: Sandbox, events: bool) -> None:
         await self._stop_proxies(sb.container_id)
         if sb.dns:
