@@ -1,37 +1,6 @@
 import io
-import os
-import shutil
-import sys
-import tempfile
 
 import pytest
-
-# The fake Engine API server lives with the client tests.
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "client"))
-
-from fakedaemon import FakeDaemon  # noqa: E402
-
-CLIENT_ENV = (
-    "DOCKER_HOST",
-    "DOCKER_CONTEXT",
-    "DOCKER_TLS",
-    "DOCKER_TLS_VERIFY",
-    "DOCKER_CERT_PATH",
-    "DOCKER_API_VERSION",
-    "DOCKER_DEBUG",
-    "BERTH_SSH_REMOTE_COMMAND",
-    "BERTH_SSH_CONFIG",
-)
-
-
-@pytest.fixture(autouse=True)
-def config_dir(monkeypatch, tmp_path):
-    for name in CLIENT_ENV:
-        monkeypatch.delenv(name, raising=False)
-    d = tmp_path / "docker-config"
-    d.mkdir()
-    monkeypatch.setenv("DOCKER_CONFIG", str(d))
-    return d
 
 
 class Result:
@@ -53,16 +22,3 @@ def berth():
         return Result(code, out.getvalue(), err.getvalue())
 
     return call
-
-
-@pytest.fixture
-def short_tmp():
-    path = tempfile.mkdtemp(prefix="bt-", dir="/tmp")
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def fake(short_tmp):
-    with FakeDaemon(unix_path=os.path.join(short_tmp, "d.sock")) as daemon:
-        yield daemon

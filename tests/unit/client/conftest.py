@@ -1,51 +1,6 @@
-import os
-import shutil
 import ssl
-import sys
-import tempfile
 
 import pytest
-
-sys.path.insert(0, os.path.dirname(__file__))
-
-from fakedaemon import FakeDaemon  # noqa: E402
-
-CLIENT_ENV = (
-    "DOCKER_HOST",
-    "DOCKER_CONTEXT",
-    "DOCKER_TLS",
-    "DOCKER_TLS_VERIFY",
-    "DOCKER_CERT_PATH",
-    "DOCKER_API_VERSION",
-    "DOCKER_DEBUG",
-    "BERTH_SSH_REMOTE_COMMAND",
-    "BERTH_SSH_CONFIG",
-)
-
-
-@pytest.fixture(autouse=True)
-def isolated_env(monkeypatch, tmp_path):
-    """No test sees the host's docker settings; each gets its own config dir."""
-    for name in CLIENT_ENV:
-        monkeypatch.delenv(name, raising=False)
-    config = tmp_path / "docker-config"
-    config.mkdir()
-    monkeypatch.setenv("DOCKER_CONFIG", str(config))
-    return config
-
-
-@pytest.fixture
-def short_tmp():
-    """A short temp dir (unix socket paths are limited to 107 bytes)."""
-    path = tempfile.mkdtemp(prefix="bt-", dir="/tmp")
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def fake(short_tmp):
-    with FakeDaemon(unix_path=os.path.join(short_tmp, "d.sock")) as daemon:
-        yield daemon
 
 
 @pytest.fixture(scope="session")

@@ -167,7 +167,7 @@ def register(router: Router, engine: Any) -> None:
 
     async def list_(request: Request) -> Response:
         return json_response(await engine.list_containers(
-            request.flags if False else request.flag("all"), request.int_arg("limit", -1) or -1,
+            request.flag("all"), request.int_arg("limit", -1) or -1,
             request.flag("size"), request.filters()))
 
     async def start(request: Request) -> Response:
