@@ -288,6 +288,26 @@ def save(cli: Any, opts: Any, args: list[str]) -> int:
     return copy_response_to(cli, opts.output, lambda: cli.client().save_stream(args), "failed to save image")
 
 
+def _transfer_reference(cli: Any, opts: Any, text: str, allow_digest: bool) -> Any:
+    """The reference of pull/push, with docker's checks and its default-tag notice."""
+    from berth.distribution import reference
+
+    try:
+        ref = reference.parse_normalized_named(text)
+    except reference.ReferenceError as e:
+        raise StatusError(str(e), 1) from None
+    if ref.digest is not None and not allow_digest:
+        raise StatusError("cannot push a digest reference", 1)
+    if opts.all_tags and not ref.is_name_only:
+        raise StatusError("tag can't be used with --all-tags/-a", 1)
+    if not opts.all_tags and ref.is_name_only:
+        ref = reference.tag_name_only(ref)
+        if not opts.quiet:
+            cli.out.write(f"Using default tag: {ref.tag}\n")
+            cli.out.flush()
+    return ref
+
+
 @group.command(
     "pull",
     "Download an image from a registry",
@@ -302,19 +322,8 @@ def save(cli: Any, opts: Any, args: list[str]) -> int:
 )
 def pull(cli: Any, opts: Any, args: list[str]) -> int:
     from berth.cli.images.pull import auth_for, render_progress
-    from berth.distribution import reference
 
-    try:
-        ref = reference.parse_normalized_named(args[0])
-    except reference.ReferenceError as e:
-        raise StatusError(str(e), 1) from None
-    if opts.all_tags and not ref.is_name_only:
-        raise StatusError("tag can't be used with --all-tags/-a", 1)
-    if not opts.all_tags and ref.is_name_only:
-        ref = reference.tag_name_only(ref)
-        if not opts.quiet:
-            cli.out.write(f"Using default tag: {ref.tag}\n")
-            cli.out.flush()
+    ref = _transfer_reference(cli, opts, args[0], allow_digest=True)
     tag = ref.digest if ref.digest is not None else (ref.tag or "")
     resp = cli.client().pull_stream(ref.name, "" if opts.all_tags else tag, platform=opts.platform, auth=auth_for(cli, ref))
     render_progress(cli, resp, None if opts.quiet else cli.out)
@@ -336,21 +345,8 @@ def pull(cli: Any, opts: Any, args: list[str]) -> int:
 )
 def push(cli: Any, opts: Any, args: list[str]) -> int:
     from berth.cli.images.pull import auth_for, render_progress
-    from berth.distribution import reference
 
-    try:
-        ref = reference.parse_normalized_named(args[0])
-    except reference.ReferenceError as e:
-        raise StatusError(str(e), 1) from None
-    if ref.digest is not None:
-        raise StatusError("cannot push a digest reference", 1)
-    if opts.all_tags and not ref.is_name_only:
-        raise StatusError("tag can't be used with --all-tags/-a", 1)
-    if not opts.all_tags and ref.is_name_only:
-        ref = reference.tag_name_only(ref)
-        if not opts.quiet:
-            cli.out.write(f"Using default tag: {ref.tag}\n")
-            cli.out.flush()
+    ref = _transfer_reference(cli, opts, args[0], allow_digest=False)
     tag = "" if opts.all_tags else (ref.tag or "")
     resp = cli.client().push_stream(ref.name, tag, auth=auth_for(cli, ref))
     render_progress(cli, resp, None if opts.quiet else cli.out)
