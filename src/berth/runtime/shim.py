@@ -31,17 +31,21 @@ Socket protocol (``shim.sock``, unix stream, one request per connection):
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from berth.errors import (BerthError, Conflict, InvalidParameter, NotFound, SystemError_,
                           Unavailable)
 from berth.runtime import oci
+
+log = logging.getLogger("berth.shim")
 
 STREAM_STDOUT, STREAM_STDERR, STREAM_EXIT = 1, 2, 4
 SOCKET_NAME = "shim.sock"
@@ -78,6 +82,9 @@ class ShimOptions:
     log_attrs: dict[str, str] | None = None
     oom: dict[str, str] | None = None
     python: str | None = None    # interpreter for the shim; default: BERTH_SHIM_PYTHON or ours
+    # `runc run --detach` at once rather than `runc create` (saves a runc call on the way to a
+    # running container); the init's output is held until `start`, so nothing is missed
+    run: bool = False
 
     def to_json(self, bundle: str) -> dict[str, Any]:
         runtime = shutil.which(self.runtime) or self.runtime
@@ -85,24 +92,104 @@ class ShimOptions:
                 "runtime_root": self.runtime_root, "runtime_args": list(self.runtime_args),
                 "stdin": self.stdin, "tty": self.tty, "log_driver": self.log_driver,
                 "log_path": self.log_path, "log_opts": dict(self.log_opts),
-                "log_attrs": self.log_attrs, "oom": self.oom}
+                "log_attrs": self.log_attrs, "oom": self.oom, "run": self.run}
 
 
-def _boot_code() -> str:
+def _boot_code(module: str = "shimd", function: str = "main") -> str:
     src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     return (f"import sys; sys.path.insert(0, {src!r}); "
-            "from berth.runtime.shimd import main; main(sys.argv[1:])")
+            f"from berth.runtime.{module} import {function}; {function}(sys.argv[1:])")
+
+
+def _python_command(module: str, function: str, python: str | None, *args: str) -> list[str]:
+    """``-S -E -s``: no site-packages, no PYTHON* variables: a small, predictable shim."""
+    python = python or os.environ.get("BERTH_SHIM_PYTHON") or sys.executable
+    return [python, "-S", "-E", "-s", "-c", _boot_code(module, function), *args]
 
 
 def shim_command(state: str, python: str | None = None) -> list[str]:
-    """``-S -E -s``: no site-packages, no PYTHON* variables: a small, predictable shim."""
-    python = python or os.environ.get("BERTH_SHIM_PYTHON") or sys.executable
-    return [python, "-S", "-E", "-s", "-c", _boot_code(), state]
+    return _python_command("shimd", "main", python, state)
 
 
-def start_shim(state: str, opts: ShimOptions, timeout: float = 60.0) -> "ShimClient":
+class ShimSpawner:
+    """The daemon's handle on ``berth.runtime.spawner``: shims forked from a process that has
+    them imported already. Started lazily; a spawner that died is started again; one that
+    cannot start at all is not tried again, and shims start the slow way (an interpreter each)."""
+
+    def __init__(self, exec_root: str):
+        self.socket_path = os.path.join(exec_root, "shim-spawner.sock")
+        self.containers_dir = os.path.join(exec_root, "containers")
+        self._proc: subprocess.Popen | None = None
+        self._broken = False
+        self._lock = threading.Lock()
+
+    def launch(self, state: str, timeout: float) -> bytes | None:
+        """The shim's launch output for ``state``, or None if no spawner could be used."""
+        for _ in range(2):
+            if not self._ensure_running():
+                return None
+            try:
+                return self._request(state, timeout)
+            except (FileNotFoundError, ConnectionRefusedError):
+                self._forget()  # it died: start a new one once
+        return None
+
+    def _request(self, state: str, timeout: float) -> bytes:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(self.socket_path)
+            sock.sendall(state.encode() + b"\n")
+            chunks = []
+            try:
+                while chunk := sock.recv(65536):
+                    chunks.append(chunk)
+            except socket.timeout as e:
+                raise SystemError_(f"shim for {os.path.basename(state)} did not start in {timeout}s") from e
+            return b"".join(chunks)
+
+    def _ensure_running(self) -> bool:
+        with self._lock:
+            if self._proc is not None and self._proc.poll() is None:
+                return True
+            if self._broken:
+                return False
+            os.makedirs(self.containers_dir, mode=0o700, exist_ok=True)
+            command = _python_command("spawner", "main", None, self.socket_path, self.containers_dir)
+            try:
+                proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        close_fds=True, start_new_session=True, cwd="/")
+            except OSError as e:
+                return self._give_up(str(e))
+            if proc.stdout.readline() != b"ready\n":  # it failed before listening
+                proc.wait()
+                return self._give_up(f"exit status {proc.returncode}")
+            proc.stdout.close()
+            self._proc = proc
+            return True
+
+    def _give_up(self, why: str) -> bool:
+        log.warning("shim spawner failed to start (%s): starting each shim on its own", why)
+        self._broken = True
+        return False
+
+    def _forget(self) -> None:
+        with self._lock:
+            if self._proc is not None:
+                self._proc.stdin.close()
+                self._proc.wait()
+                self._proc = None
+
+    def close(self) -> None:
+        """Stop the spawner (EOF on its stdin). Shims it started keep running."""
+        self._forget()
+
+
+def start_shim(state: str, opts: ShimOptions, timeout: float = 60.0,
+               spawner: ShimSpawner | None = None) -> "ShimClient":
     """Launch the shim for the bundle in ``state`` (config.json already written) and return
-    once ``runc create`` is done; the container is then ``created`` and waits for ``start``.
+    once ``runc create`` (``runc run`` with ``opts.run``) is done; the container is then
+    ``created`` and waits for ``start`` (with ``opts.run``: its output waits).
+    With a ``spawner`` (and no ``opts.python`` of its own) the shim is forked from it.
 
     A failed create raises ``oci.StartError`` with Docker's text and exit code (127 for a
     missing command, 126 for a non-executable one).
@@ -123,16 +210,20 @@ def start_shim(state: str, opts: ShimOptions, timeout: float = 60.0) -> "ShimCli
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(opts.to_json(state), f)
     os.replace(tmp, os.path.join(state, "shim.json"))
-    try:
-        proc = subprocess.run(shim_command(state, opts.python), capture_output=True,
-                              timeout=timeout, close_fds=True, start_new_session=True)
-    except subprocess.TimeoutExpired as e:
-        raise SystemError_(f"shim for {opts.container_id} did not start in {timeout}s") from e
-    line = proc.stdout.split(b"\n", 1)[0]
+    output = spawner.launch(state, timeout) if spawner and not opts.python else None
+    detail = b""
+    if output is None:
+        try:
+            proc = subprocess.run(shim_command(state, opts.python), capture_output=True,
+                                  timeout=timeout, close_fds=True, start_new_session=True)
+        except subprocess.TimeoutExpired as e:
+            raise SystemError_(f"shim for {opts.container_id} did not start in {timeout}s") from e
+        output, detail = proc.stdout, proc.stderr
+    line = output.split(b"\n", 1)[0]
     try:
         result = json.loads(line)
     except ValueError:
-        detail = (proc.stderr or proc.stdout).decode("utf-8", "replace").strip()
+        detail = (detail or output).decode("utf-8", "replace").strip()
         raise SystemError_(f"shim failed to start: {detail[-2000:]}") from None
     if not result.get("ok"):
         if result.get("stage") == "create":
@@ -302,7 +393,8 @@ class ShimClient:
         return self._simple({"op": "state"})
 
     def start(self) -> dict[str, Any]:
-        """``runc start``; returns {pid, started_at}."""
+        """``runc start`` (with ``ShimOptions.run``: release the held output); returns
+        {pid, started_at}."""
         return self._simple({"op": "start"}, timeout=60.0)
 
     def kill(self, signal: int = 15, all: bool = False, exec_id: str | None = None) -> None:
@@ -342,13 +434,13 @@ class ShimClient:
             return None
 
     def is_alive(self) -> bool:
-        """The shim process still runs (its pid, with our state dir on its command line)."""
+        """The shim process still runs: its pid, working in our state directory (shims
+        forked by the spawner carry the spawner's command line, so that cannot tell)."""
         pid = self.shim_pid()
         if not pid:
             return False
         try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                return self.dir.encode() in f.read()
+            return os.readlink(f"/proc/{pid}/cwd") == os.path.realpath(self.dir)
         except OSError:
             return False
 

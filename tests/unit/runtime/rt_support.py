@@ -66,7 +66,8 @@ class Env:
         return uuid.uuid4().hex + uuid.uuid4().hex
 
     def prepare(self, cmd: list[str], config: dict | None = None, host_config: dict | None = None,
-                log_opts: dict | None = None, log_driver: str = "json-file", **spec_kwargs):
+                log_opts: dict | None = None, log_driver: str = "json-file", run: bool = False,
+                **spec_kwargs):
         """Write the bundle; returns (container id, state dir, spec, ShimOptions)."""
         cid = self.new_id()
         cfg = {"Cmd": cmd, **(config or {})}
@@ -79,7 +80,7 @@ class Env:
                                 log_driver=log_driver,
                                 log_path=os.path.join(sd, f"{cid}-json.log"),
                                 log_opts=log_opts or {},
-                                oom=cgroups.oom_probe(sp["linux"]["cgroupsPath"]))
+                                oom=cgroups.oom_probe(sp["linux"]["cgroupsPath"]), run=run)
         return cid, sd, sp, opts
 
     def create(self, cmd: list[str], **kw):
@@ -100,13 +101,13 @@ class Env:
     def cleanup(self) -> None:
         base = os.path.join(self.exec_root, "containers")
         for name in os.listdir(base) if os.path.isdir(base) else []:
-            pid_file = os.path.join(base, name, "shim.pid")
-            try:
-                pid = int(open(pid_file).read())
-                if os.path.join(base, name).encode() in open(f"/proc/{pid}/cmdline", "rb").read():
+            client = shim.ShimClient(os.path.join(base, name, shim.SOCKET_NAME))
+            pid = client.shim_pid()
+            if pid and client.is_alive():
+                try:
                     os.kill(pid, signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
+                except OSError:
+                    pass
         if os.path.isdir(self.runc_root):
             for name in os.listdir(self.runc_root):
                 subprocess.run(["runc", "--root", self.runc_root, "delete", "--force", name],

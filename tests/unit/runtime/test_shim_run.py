@@ -346,3 +346,88 @@ def test_dead_shim_is_detectable_and_cleanable(env):
     env.runtime.delete(cid, force=True)
     with pytest.raises(NotFound):
         env.runtime.state(cid)
+
+
+# --- `runc run` at once (ShimOptions.run, as the engine starts containers) ---------------------
+
+def test_run_mode_holds_output_until_start(env):
+    client, _, _, opts = env.create(["sh", "-c", "echo early; echo err >&2"], run=True)
+    time.sleep(0.3)  # the process is done: its output waits in the pipes
+    assert client.state()["status"] == "created"
+    stream = client.attach()
+    started = client.start()
+    assert stream.read_all() == (b"early\n", b"err\n") and stream.exit_code == 0
+    record = client.wait(timeout=10)
+    assert record["exit_code"] == 0
+    assert started["started_at"] <= record["finished_at"] and record["started_at"] <= record["finished_at"]
+    assert sorted(e["log"] for e in log_entries(opts)) == ["early\n", "err\n"]
+
+
+def test_run_mode_start_errors_read_as_create_errors(env):
+    with pytest.raises(oci.StartError) as e:
+        env.create(["nope"], run=True)
+    assert e.value.exit_code == 127
+    assert "OCI runtime create failed: runc create failed: unable to start container process" in e.value.message
+
+
+def test_run_mode_kill_instead_of_start(env):
+    client, _, _, _ = env.create(["sh", "-c", "echo never-read; sleep 30"], run=True)
+    client.kill(signal.SIGKILL)
+    assert client.wait(timeout=10)["exit_code"] == 137
+
+
+def test_run_mode_tty(env):
+    client, _, _, _ = env.create(["sh", "-c", "tty; echo x"], config={"Tty": True}, run=True)
+    stream = client.attach()
+    client.start()
+    out, _ = stream.read_all()
+    assert out == b"/dev/pts/0\r\nx\r\n" and client.wait(timeout=10)["exit_code"] == 0
+
+
+# --- the spawner: shims forked from a process that has them imported ---------------------------
+
+def test_spawned_shims_outlive_the_spawner(env):
+    spawner = shim.ShimSpawner(env.exec_root)
+    try:
+        cid, sd, _, opts = env.prepare(["sh", "-c", "read line; echo got $line"],
+                                       config={"OpenStdin": True}, run=True)
+        client = shim.start_shim(sd, opts, spawner=spawner)
+        spawner_pid = spawner._proc.pid
+        stream = client.attach(stdin=True, close_stdin=True)
+        client.start()
+    finally:
+        spawner.close()
+    assert not os.path.exists(f"/proc/{spawner_pid}")
+    assert client.is_alive()  # its own process, in its own session
+    assert os.getsid(client.shim_pid()) == client.shim_pid()
+    stream.write(b"hello\n")
+    stream.close_stdin()
+    assert stream.read_all()[0] == b"got hello\n"
+    assert client.wait(timeout=10)["exit_code"] == 0
+
+
+def test_spawner_restarts_and_refuses_foreign_directories(env):
+    spawner = shim.ShimSpawner(env.exec_root)
+    try:
+        out, _, record, _, _ = _spawned_run(env, spawner, ["echo", "one"])
+        assert out == b"one\n" and record["exit_code"] == 0
+        os.kill(spawner._proc.pid, signal.SIGKILL)
+        spawner._proc.wait()
+        out, _, record, _, _ = _spawned_run(env, spawner, ["echo", "two"])
+        assert out == b"two\n"
+        reply = json.loads(spawner.launch("/etc", 10))
+        assert reply == {"ok": False, "error": "spawner: state directory outside exec-root"}
+        with pytest.raises(oci.StartError) as e:  # runc's error comes back through the spawner
+            shim.start_shim(*env.prepare(["nope"], run=True)[1::2], spawner=spawner)
+        assert e.value.exit_code == 127
+    finally:
+        spawner.close()
+
+
+def _spawned_run(env, spawner, cmd):
+    cid, sd, sp, opts = env.prepare(cmd, run=True)
+    client = shim.start_shim(sd, opts, spawner=spawner)
+    stream = client.attach()
+    client.start()
+    out, err = stream.read_all()
+    return out, err, client.wait(timeout=10), sd, opts

@@ -66,10 +66,10 @@ class Container:
     def status(self) -> str:
         return self.state["Status"]
 
-    def set_running(self, pid: int) -> None:
+    def set_running(self, pid: int, started_at: str | None = None) -> None:
         self.state.update(Status="running", Running=True, Paused=False, Restarting=False,
                           Pid=pid, ExitCode=0, Error="", OOMKilled=False,
-                          StartedAt=rfc3339_nano(), Dead=False)
+                          StartedAt=started_at or rfc3339_nano(), Dead=False)
         self.has_been_started = True
 
     def set_stopped(self, exit_code: int, finished_at: str | None = None,

@@ -67,11 +67,21 @@ def wait_in_thread(call: Callable[[], Any]) -> "asyncio.Future[Any]":
     return run_in_own_thread(call, "shim-wait")
 
 
+def _end_shim(client: shimlib.ShimClient) -> None:
+    """Kill what a start that failed halfway left running, and let its shim finish."""
+    try:
+        client.kill(signals.SIGKILL, all=True)
+        client.wait(timeout=10)
+    except BerthError:
+        pass
+
+
 class ContainerService:
     def __init__(self, engine: "Engine"):
         self.engine = engine
         self.root = os.path.join(engine.data_root, "containers")
         self.runtime_root = os.path.join(engine.exec_root, "runc")
+        self.spawner = shimlib.ShimSpawner(engine.exec_root)
         os.makedirs(self.root, mode=0o710, exist_ok=True)
         self._containers: dict[str, Container] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -309,6 +319,7 @@ class ContainerService:
     async def _start_locked(self, container: Container) -> None:
         state = shimlib.state_dir(self.engine.exec_root, container.id)
         rootfs = None
+        client: shimlib.ShimClient | None = None
         try:
             rootfs = await asyncio.to_thread(self.engine.images.layers.mount, container.id)
             os.makedirs(state, mode=0o700, exist_ok=True)
@@ -320,20 +331,24 @@ class ContainerService:
                 container_id=container.id, runtime_root=self.runtime_root,
                 runtime=self._runtime_binary(container), stdin=bool(container.config.get("OpenStdin")),
                 tty=bool(container.config.get("Tty")), log_driver=driver,
-                log_path=container.log_path or None, log_opts=log_opts)
-            client = await asyncio.to_thread(shimlib.start_shim, state, options)
+                log_path=container.log_path or None, log_opts=log_opts, run=True)
+            client = await asyncio.to_thread(shimlib.start_shim, state, options, spawner=self.spawner)
             await self._connect_pending_attaches(container, client)
             started = await asyncio.to_thread(client.start)
-        except oci.StartError as exc:
-            await self._fail_start(container, state, rootfs, exc.message, exc.exit_code)
+        except BaseException as exc:
+            if client is not None:  # its process runs already (ShimOptions.run): end it
+                await asyncio.to_thread(_end_shim, client)
+            if isinstance(exc, oci.StartError):
+                await self._fail_start(container, state, rootfs, exc.message, exc.exit_code)
+                raise
+            if isinstance(exc, BerthError):
+                await self._fail_start(container, state, rootfs, exc.message, 128)
+                raise
+            if isinstance(exc, Exception):
+                await self._fail_start(container, state, rootfs, str(exc), 128)
+                raise SystemError_(str(exc)) from exc
             raise
-        except BerthError as exc:
-            await self._fail_start(container, state, rootfs, exc.message, 128)
-            raise
-        except Exception as exc:
-            await self._fail_start(container, state, rootfs, str(exc), 128)
-            raise SystemError_(str(exc)) from exc
-        container.set_running(int(started.get("pid") or 0))
+        container.set_running(int(started.get("pid") or 0), started.get("started_at"))
         container.restart_count = container.restart_count  # kept across restarts
         self._exit_event(container.id)
         self._save(container)
@@ -778,3 +793,4 @@ class ContainerService:
                                    for c in running if c.running), return_exceptions=True)
         for task in list(self._monitors.values()):
             task.cancel()
+        await asyncio.to_thread(self.spawner.close)
