@@ -32,6 +32,7 @@ from . import tarformat as tf
 from .compression import decompress_stream
 from .fsroot import O_DIR_NOFOLLOW, O_PATH_NOFOLLOW, Resolved, RootFS, mkdir_implied, proc_fd_path
 from .tarsplit import Recorder, opath_reader
+from .writepool import WritePool, default_threads
 
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_META_PREFIX = ".wh..wh."
@@ -43,6 +44,7 @@ PLAIN, OVERLAY = "plain", "overlay"
 
 _MAX_NS = (1 << 63) - 1
 _DIR_CACHE = 128
+_ASYNC_FILE_MAX = 1 << 20  # regular files up to this size may be written by the pool
 
 
 class ArchiveError(InvalidParameter):
@@ -110,6 +112,7 @@ class _Extractor:
         chown: tuple[int, int] | None = None,
         recorder: Recorder | None = None,
         best_effort_xattrs: bool = False,
+        parallel: bool = False,
     ):
         if whiteouts not in (None, PLAIN, OVERLAY):
             raise ValueError(f"unknown whiteout mode {whiteouts!r}")
@@ -126,6 +129,15 @@ class _Extractor:
         self._unpacked: set[str] | None = set() if whiteouts == PLAIN else None
         self._mkdir = mkdir_implied()
         self._read_ref = opath_reader(root)
+        # Parallel writes (into an empty destination only): small regular files go to a
+        # WritePool. Whatever could depend on one of them waits for the pool first: an entry
+        # at a path this archive made already, a hardlink, a whiteout, a removal, a
+        # directory lookup through a path written by the pool or through a new symlink.
+        threads = default_threads() if parallel else 1
+        self._pool = WritePool(threads) if threads > 1 else None
+        self._made: set[str] = set()          # every path this archive created
+        self._pooled: set[str] = set()        # the files among them the pool wrote
+        self._new_symlink = False             # since the last barrier
 
     # --- directory fd cache ---
 
@@ -135,7 +147,12 @@ class _Extractor:
         if res is not None:
             self._dirs.move_to_end(key)
             return res
+        if self._pool is not None and (self._new_symlink or any(
+                "/".join(parts[:i]) in self._pooled for i in range(1, len(parts) + 1))):
+            self._barrier()
         res = self.root.resolve(self.prefix + parts, mkdir=self._mkdir)
+        if self._pool is not None:  # directories made on the way count as made here
+            self._made.update("/".join(res.parts[:i]) for i in range(1, len(res.parts) + 1))
         self._dirs[key] = res
         if len(self._dirs) > _DIR_CACHE:
             self._dirs.popitem(last=False)[1].close()
@@ -149,9 +166,16 @@ class _Extractor:
                 del self._dirs[key]
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
         for res in self._dirs.values():
             res.close()
         self._dirs.clear()
+
+    def _barrier(self) -> None:
+        if self._pool is not None:
+            self._pool.barrier()
+            self._new_symlink = False
 
     # --- helpers ---
 
@@ -166,6 +190,7 @@ class _Extractor:
             return None
 
     def _remove(self, parent: Resolved, name: str, st: os.stat_result) -> None:
+        self._barrier()
         if self.recorder is not None:
             self.recorder.before_remove(self._rel(parent, name), self._read_ref)
         if stat.S_ISDIR(st.st_mode):
@@ -253,6 +278,7 @@ class _Extractor:
             for hdr in reader:
                 self.size += hdr.size
                 self._entry(hdr, reader)
+            self._barrier()
             self._finish_dirs()
             reader.drain()
         except tf.TarError as e:
@@ -273,6 +299,19 @@ class _Extractor:
             return
         parent = self._parent(parts[:-1])
         typ = hdr.type
+        if self._pool is not None:
+            rel = self._rel(parent, base)
+            if typ in tf.REGULAR_TYPES and hdr.size <= _ASYNC_FILE_MAX and rel not in self._made:
+                self._made.add(rel)
+                self._pooled.add(rel)
+                self._file_to_pool(parent, base, rel, hdr, reader)
+                if self._unpacked is not None:
+                    self._unpacked.add(rel)
+                return
+            if typ == tf.LINK or rel in self._made:
+                self._barrier()
+            self._made.add(rel)
+            self._new_symlink = self._new_symlink or typ == tf.SYMLINK
         if typ == tf.DIR:
             self._dir(parent, base, hdr)
         elif typ in tf.REGULAR_TYPES:
@@ -336,6 +375,30 @@ class _Extractor:
         finally:
             os.close(fd)
 
+    def _file_to_pool(self, parent: Resolved, name: str, rel: str, hdr: tf.TarHeader,
+                      reader: tf.TarReader) -> None:
+        data = b"".join(reader.payload_chunks(record=self.recorder is None))
+        if self.recorder is not None:
+            self.recorder.file(rel, hdr.size)
+        dir_fd = os.dup(parent.fd)  # the cache may close parent.fd before the job runs
+
+        def write() -> None:
+            try:
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+                fd = os.open(name, flags, hdr.mode & 0o777, dir_fd=dir_fd)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
+                    self._meta_by_fd(fd, hdr)
+                    os.utime(fd, ns=_times(hdr))
+                finally:
+                    os.close(fd)
+            finally:
+                os.close(dir_fd)
+
+        self._pool.submit(parent.relpath, len(data), write)  # type: ignore[union-attr]
+
     def _hardlink(self, parent: Resolved, name: str, hdr: tf.TarHeader) -> None:
         target = _clean_link_target(hdr.linkname)
         try:
@@ -361,6 +424,7 @@ class _Extractor:
         base = parts[-1]
         if base in (WHITEOUT_PREFIX, WHITEOUT_PREFIX + ".", WHITEOUT_PREFIX + ".."):
             raise ArchiveError(f'invalid whiteout entry "{hdr.name}"')
+        self._barrier()
         parent = self._parent(parts[:-1])
         if base == WHITEOUT_OPAQUE:
             fd = os.open(".", O_DIR_NOFOLLOW, dir_fd=parent.fd)
@@ -410,14 +474,18 @@ def apply_layer(
     whiteouts: str = PLAIN,
     recorder: Recorder | None = None,
     best_effort_xattrs: bool = False,
+    parallel: bool | None = None,
 ) -> ApplyResult:
     """Apply a (possibly compressed) layer tar onto ``dest``. ``whiteouts`` is ``"plain"``
-    (delete as we go; vfs) or ``"overlay"`` (store overlayfs whiteouts; overlay2)."""
+    (delete as we go; vfs) or ``"overlay"`` (store overlayfs whiteouts; overlay2).
+    ``parallel``: write small files from a few threads (default: when ``dest`` is empty,
+    so that no entry replaces what was there before)."""
     raw, kind = decompress_stream(stream)  # type: ignore[arg-type]
     reader = tf.TarReader(raw, recorder=recorder)
     with RootFS(dest) as root:
         ext = _Extractor(root, whiteouts=whiteouts, recorder=recorder,
-                         best_effort_xattrs=best_effort_xattrs)
+                         best_effort_xattrs=best_effort_xattrs,
+                         parallel=not os.listdir(dest) if parallel is None else parallel)
         ext.run(reader)
     return ApplyResult(ext.size, reader.digest(), reader.consumed, kind)
 
