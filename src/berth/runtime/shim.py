@@ -1,6 +1,7 @@
 """Daemon side of the per-container shim: launch it, find it again, talk to it.
 
-The shim process itself is ``berth.runtime.shimd`` (kept apart so it imports nothing heavy).
+The shim process itself is ``berth.runtime.shimd`` (kept apart so it imports nothing heavy);
+``ShimSpawner`` keeps a ``berth.runtime.spawner`` process to fork shims from.
 
 Files in a container's state directory ``<exec-root>/containers/<id>/`` (also the OCI bundle):
 ``config.json`` (spec, written by the engine), ``shim.json`` (these options), ``shim.pid``,
@@ -154,6 +155,7 @@ class ShimSpawner:
             if self._broken:
                 return False
             os.makedirs(self.containers_dir, mode=0o700, exist_ok=True)
+            _fresh_bytecode()
             command = _python_command("spawner", "main", None, self.socket_path, self.containers_dir)
             try:
                 proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -182,6 +184,17 @@ class ShimSpawner:
     def close(self) -> None:
         """Stop the spawner (EOF on its stdin). Shims it started keep running."""
         self._forget()
+
+
+def _fresh_bytecode() -> None:
+    """Compile what the spawner imports, here: a spawner that compiles its modules itself
+    keeps the compiler's garbage in its heap (~3.5 MB), and every shim forked from it too."""
+    import compileall
+    runtime = os.path.dirname(os.path.abspath(__file__))
+    for path in (os.path.join(os.path.dirname(runtime), "__init__.py"),
+                 *(os.path.join(runtime, name) for name in
+                   ("__init__.py", "spawner.py", "shimd.py", "logs.py", "wirejson.py"))):
+        compileall.compile_file(path, quiet=2)  # skips what is up to date; a read-only tree is fine
 
 
 def start_shim(state: str, opts: ShimOptions, timeout: float = 60.0,

@@ -1,10 +1,13 @@
 """The per-container shim process (the daemon side is ``berth.runtime.shim``).
 
-One shim per container, like containerd-shim. Started by the daemon with the container's
-state directory (``<exec-root>/containers/<id>``, which is also the OCI bundle: config.json and
-shim.json are there), it forks once and the child, in its own session and as child subreaper:
+One shim per container, like containerd-shim. Started with the container's state directory
+(``<exec-root>/containers/<id>``, which is also the OCI bundle: config.json and shim.json are
+there), either as its own interpreter or forked from the daemon's spawner
+(``berth.runtime.spawner``), ``main`` forks once and the child, in its own session and as
+child subreaper:
 
-- runs ``runc create`` with the container's stdio (pipes, or a pty received on
+- runs ``runc create`` (or, with ``run`` in shim.json, ``runc run --detach``, holding the
+  init's output until ``start``) with the container's stdio (pipes, or a pty received on
   ``--console-socket``) and reports ``{"ok":..}`` on the launch pipe, then the parent exits;
 - serves ``shim.sock`` (protocol in ``berth.runtime.shim``): start, attach, resize, exec,
   kill, wait, close_stdin, state;
@@ -98,7 +101,7 @@ def _set_subreaper() -> None:
         raise OSError("prctl(PR_SET_CHILD_SUBREAPER) failed")
 
 
-def _trim_heap() -> None:
+def trim_heap() -> None:
     """Give memory freed during start-up back to the system (glibc malloc_trim)."""
     try:
         _libc_call("malloc_trim", 0)
@@ -109,6 +112,18 @@ def _trim_heap() -> None:
 def _exit_code(status: int) -> int:
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
+
+
+def reaped_children():
+    """(pid, status) of each child that has exited, without blocking."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        yield pid, status
 
 
 def _write_atomic(path: str, data: str) -> None:
@@ -629,13 +644,7 @@ class Shim:
         self.reap()
 
     def reap(self) -> None:
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
+        for pid, status in reaped_children():
             self.child_exited(pid, status)
 
     def child_exited(self, pid: int, status: int) -> None:
@@ -765,7 +774,7 @@ class Shim:
                 c.started_ns = _now_ns()
             self.adopt(c, pid)
             self.report_ready({"ok": True, "pid": pid, "shim_pid": os.getpid()})
-            _trim_heap()
+            trim_heap()
 
         self.runc(args + [self.id], created, stdio)
 
