@@ -230,8 +230,9 @@ def test_oom_kill_is_reported(env):
     assert record["exit_code"] == 137 and record["oom_killed"] is True
 
 
-def test_big_output_is_complete_in_attach_and_log(env):
-    out, _, record, _, opts = env.run(["seq", "1", "100000"])
+@pytest.mark.parametrize("run", [False, True])  # True: the output waits in a full pipe first
+def test_big_output_is_complete_in_attach_and_log(env, run):
+    out, _, record, _, opts = env.run(["seq", "1", "100000"], run=run)
     expected = b"".join(b"%d\n" % i for i in range(1, 100001))
     assert out == expected and record["exit_code"] == 0
     entries = log_entries(opts)
