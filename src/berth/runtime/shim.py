@@ -96,7 +96,7 @@ class ShimOptions:
                 "log_attrs": self.log_attrs, "oom": self.oom, "run": self.run}
 
 
-def _boot_code(module: str = "shimd", function: str = "main") -> str:
+def _boot_code(module: str, function: str) -> str:
     src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     return (f"import sys; sys.path.insert(0, {src!r}); "
             f"from berth.runtime.{module} import {function}; {function}(sys.argv[1:])")

@@ -32,7 +32,7 @@ from . import tarformat as tf
 from .compression import decompress_stream
 from .fsroot import O_DIR_NOFOLLOW, O_PATH_NOFOLLOW, Resolved, RootFS, mkdir_implied, proc_fd_path
 from .tarsplit import Recorder, opath_reader
-from .writepool import WritePool, default_threads
+from . import writepool
 
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_META_PREFIX = ".wh..wh."
@@ -93,6 +93,12 @@ def _clean_link_target(linkname: str) -> list[str]:
     return cleaned.split("/")
 
 
+def _create_file(dir_fd: int, name: str, hdr: tf.TarHeader) -> int:
+    # final mode bits where the umask allows; _meta_by_fd fixes them up otherwise
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    return os.open(name, flags, hdr.mode & 0o777, dir_fd=dir_fd)
+
+
 def _times(hdr: tf.TarHeader) -> tuple[int, int]:
     mtime = hdr.mtime_ns if 0 <= hdr.mtime_ns <= _MAX_NS else 0
     atime = hdr.atime_ns if hdr.atime_ns is not None and hdr.atime_ns > mtime else mtime
@@ -133,8 +139,8 @@ class _Extractor:
         # WritePool. Whatever could depend on one of them waits for the pool first: an entry
         # at a path this archive made already, a hardlink, a whiteout, a removal, a
         # directory lookup through a path written by the pool or through a new symlink.
-        threads = default_threads() if parallel else 1
-        self._pool = WritePool(threads) if threads > 1 else None
+        threads = writepool.default_threads() if parallel else 1
+        self._pool = writepool.WritePool(threads) if threads > 1 else None
         self._made: set[str] = set()          # every path this archive created
         self._pooled: set[str] = set()        # the files among them the pool wrote
         self._new_symlink = False             # since the last barrier
@@ -355,23 +361,15 @@ class _Extractor:
         self._dir_times.append((self._rel(parent, name), atime, mtime))
 
     def _file(self, parent: Resolved, name: str, hdr: tf.TarHeader, reader: tf.TarReader) -> None:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        mode = hdr.mode & 0o777  # final bits where the umask allows; fixed up otherwise
         try:
-            fd = os.open(name, flags, mode, dir_fd=parent.fd)
+            fd = _create_file(parent.fd, name, hdr)
         except FileExistsError:
             self._make_room(parent, name, hdr, want_dir=False)
-            fd = os.open(name, flags, mode, dir_fd=parent.fd)
+            fd = _create_file(parent.fd, name, hdr)
         try:
-            record = self.recorder is None
-            for chunk in reader.payload_chunks(record=record):
-                while chunk:
-                    n = os.write(fd, chunk)
-                    chunk = chunk[n:]
-            if self.recorder is not None:
+            self._fill(fd, reader.payload_chunks(record=self.recorder is None), hdr)
+            if self.recorder is not None:  # after the payload was read
                 self.recorder.file(self._rel(parent, name), hdr.size)
-            self._meta_by_fd(fd, hdr)
-            os.utime(fd, ns=_times(hdr))
         finally:
             os.close(fd)
 
@@ -384,20 +382,24 @@ class _Extractor:
 
         def write() -> None:
             try:
-                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-                fd = os.open(name, flags, hdr.mode & 0o777, dir_fd=dir_fd)
+                fd = _create_file(dir_fd, name, hdr)
                 try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view):]
-                    self._meta_by_fd(fd, hdr)
-                    os.utime(fd, ns=_times(hdr))
+                    self._fill(fd, (data,), hdr)
                 finally:
                     os.close(fd)
             finally:
                 os.close(dir_fd)
 
         self._pool.submit(parent.relpath, len(data), write)  # type: ignore[union-attr]
+
+    def _fill(self, fd: int, chunks: Iterable[bytes | memoryview], hdr: tf.TarHeader) -> None:
+        """A new regular file's content, then its metadata."""
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
+        self._meta_by_fd(fd, hdr)
+        os.utime(fd, ns=_times(hdr))
 
     def _hardlink(self, parent: Resolved, name: str, hdr: tf.TarHeader) -> None:
         target = _clean_link_target(hdr.linkname)

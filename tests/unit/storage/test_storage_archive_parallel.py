@@ -35,8 +35,6 @@ def _without_now(entry):
 @pytest.fixture(autouse=True)
 def two_threads(monkeypatch):
     monkeypatch.setattr(writepool, "default_threads", lambda: 2)
-    import berth.storage.archive as archive
-    monkeypatch.setattr(archive, "default_threads", lambda: 2)
 
 
 def test_many_small_files_with_metadata(tmp_path):

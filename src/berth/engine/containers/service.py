@@ -319,7 +319,6 @@ class ContainerService:
     async def _start_locked(self, container: Container) -> None:
         state = shimlib.state_dir(self.engine.exec_root, container.id)
         rootfs = None
-        client: shimlib.ShimClient | None = None
         try:
             rootfs = await asyncio.to_thread(self.engine.images.layers.mount, container.id)
             os.makedirs(state, mode=0o700, exist_ok=True)
@@ -333,21 +332,21 @@ class ContainerService:
                 tty=bool(container.config.get("Tty")), log_driver=driver,
                 log_path=container.log_path or None, log_opts=log_opts, run=True)
             client = await asyncio.to_thread(shimlib.start_shim, state, options, spawner=self.spawner)
-            await self._connect_pending_attaches(container, client)
-            started = await asyncio.to_thread(client.start)
-        except BaseException as exc:
-            if client is not None:  # its process runs already (ShimOptions.run): end it
-                await asyncio.to_thread(_end_shim, client)
-            if isinstance(exc, oci.StartError):
-                await self._fail_start(container, state, rootfs, exc.message, exc.exit_code)
+            try:
+                await self._connect_pending_attaches(container, client)
+                started = await asyncio.to_thread(client.start)
+            except BaseException:
+                await asyncio.to_thread(_end_shim, client)  # its process runs already (run=True)
                 raise
-            if isinstance(exc, BerthError):
-                await self._fail_start(container, state, rootfs, exc.message, 128)
-                raise
-            if isinstance(exc, Exception):
-                await self._fail_start(container, state, rootfs, str(exc), 128)
-                raise SystemError_(str(exc)) from exc
+        except oci.StartError as exc:
+            await self._fail_start(container, state, rootfs, exc.message, exc.exit_code)
             raise
+        except BerthError as exc:
+            await self._fail_start(container, state, rootfs, exc.message, 128)
+            raise
+        except Exception as exc:
+            await self._fail_start(container, state, rootfs, str(exc), 128)
+            raise SystemError_(str(exc)) from exc
         container.set_running(int(started.get("pid") or 0), started.get("started_at"))
         container.restart_count = container.restart_count  # kept across restarts
         self._exit_event(container.id)
