@@ -7,9 +7,13 @@ machine and for the container's bounding capabilities, like moby's profiles/secc
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import functools
 import json
 import os
 import platform
+from collections.abc import Collection
 from importlib import resources
 from typing import Any
 
@@ -33,6 +37,9 @@ _SCMP_ARCH = {
 # Keys of a Docker profile that are not part of the OCI object.
 _DOCKER_ONLY = {"archMap", "syscalls"}
 _RULE_DOCKER_ONLY = {"name", "comment", "includes", "excludes"}
+# x32 syscalls are x86_64 ones with this bit set in the number.
+_X32_SYSCALL_BIT = 0x40000000
+_GETPID_X86_64 = 39
 
 
 def native_arch() -> str:
@@ -46,6 +53,31 @@ def kernel_version() -> tuple[int, int]:
         return int(head[0]), int(head[1]) if len(head) > 1 else 0
     except ValueError as e:
         raise ValueError(f"failed to parse kernel version {release!r}") from e
+
+
+@functools.cache
+def unavailable_subarches() -> frozenset[str]:
+    """Sub-architectures of a profile's archMap that this kernel cannot run at all.
+
+    Only x32 is probed: most kernels are built without it (CONFIG_X86_X32_ABI), and keeping it
+    in the filter costs ~10 ms of runc's start, for syscalls the kernel would refuse with ENOSYS
+    anyway. Without it in the filter such a syscall kills the process instead (SIGSYS).
+    """
+    if native_arch() != "amd64" or _x32_syscalls_work():
+        return frozenset()
+    return frozenset({"SCMP_ARCH_X32"})
+
+
+def _x32_syscalls_work() -> bool:
+    # Probed in a child: a seccomp filter around the daemon itself might kill on x32 syscalls.
+    # The library is loaded before the fork, so the child takes no loader locks.
+    syscall = ctypes.CDLL(None, use_errno=True).syscall
+    pid = os.fork()
+    if pid == 0:
+        failed = syscall(_X32_SYSCALL_BIT | _GETPID_X86_64) < 0
+        os._exit(1 if failed and ctypes.get_errno() == errno.ENOSYS else 0)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
 
 
 def _parse_min_kernel(value: str) -> tuple[int, int]:
@@ -80,9 +112,16 @@ def _rule_applies(rule: dict[str, Any], arch: str, caps: set[str], kernel: tuple
 
 
 def convert_profile(profile: dict[str, Any], capabilities: list[str], arch: str | None = None,
-                    kernel: tuple[int, int] | None = None) -> dict[str, Any] | None:
+                    kernel: tuple[int, int] | None = None,
+                    unavailable: Collection[str] | None = None) -> dict[str, Any] | None:
     """The OCI ``linux.seccomp`` object for ``profile`` (Docker's format), or None when the
-    profile disables seccomp (no default action and no rules)."""
+    profile disables seccomp (no default action and no rules).
+
+    ``unavailable`` names archMap sub-architectures to leave out; by default, on this machine,
+    those its kernel cannot run (``unavailable_subarches``).
+    """
+    if unavailable is None:
+        unavailable = unavailable_subarches() if arch is None else ()
     arch = arch or native_arch()
     kernel = kernel or kernel_version()
     if not profile.get("defaultAction") and not profile.get("syscalls"):
@@ -94,7 +133,8 @@ def convert_profile(profile: dict[str, Any], capabilities: list[str], arch: str 
     scmp = _SCMP_ARCH.get(arch)
     for entry in profile.get("archMap") or []:
         if entry.get("architecture") == scmp:
-            out["architectures"] = [scmp] + list(entry.get("subArchitectures") or [])
+            subs = [a for a in entry.get("subArchitectures") or [] if a not in unavailable]
+            out["architectures"] = [scmp] + subs
             break
     caps = set(capabilities)
     syscalls = []

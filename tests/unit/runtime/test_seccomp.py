@@ -35,6 +35,25 @@ def test_default_profile_for_amd64_default_caps():
     assert any(r.get("errnoRet") == 38 and "clone3" in r["names"] for r in p["syscalls"])
 
 
+def test_subarches_the_kernel_cannot_run_are_left_out():
+    p = seccomp.convert_profile(seccomp.default_profile(), DEFAULT_CAPS, "amd64", (6, 18),
+                                unavailable={"SCMP_ARCH_X32"})
+    assert p["architectures"] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]
+    explicit = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X32"]}
+    assert seccomp.convert_profile(explicit, DEFAULT_CAPS, unavailable={"SCMP_ARCH_X32"}) == \
+        {**explicit, "syscalls": []}  # a profile's own list is the user's choice
+
+
+def test_x32_probe_agrees_with_the_kernel_config():
+    import gzip, os
+    if seccomp.native_arch() != "amd64" or not os.path.exists("/proc/config.gz"):
+        pytest.skip("needs an x86_64 kernel exposing /proc/config.gz")
+    config = gzip.open("/proc/config.gz").read().decode()
+    if "CONFIG_X86_X32_ABI=y" in config:
+        pytest.skip("x32 built in; it may still be disabled at boot (syscall.x32=n)")
+    assert "SCMP_ARCH_X32" in seccomp.unavailable_subarches()
+
+
 def test_caps_change_the_rules():
     p = seccomp.convert_profile(seccomp.default_profile(), DEFAULT_CAPS + ["CAP_SYS_ADMIN"], "amd64", (6, 18))
     got = names(p)
