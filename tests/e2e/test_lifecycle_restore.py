@@ -316,3 +316,26 @@ def test_sigkill_at_random_points_leaves_consistent_state(lab):
         daemon = lab.start(live=live)
     _check_consistent(lab, daemon)
     _finish(lab, daemon)
+
+
+def test_exit_is_recorded_while_runc_deletes_and_the_next_start_waits(lab):
+    # The shim tells the exit before `runc delete`; a start or removal right after it must
+    # wait for the delete (a runtime whose delete takes 0.5 s makes the window wide).
+    slow = os.path.join(lab.root, "slow-delete-runc")
+    with open(slow, "w") as handle:
+        handle.write('#!/bin/sh\nfor a; do [ "$a" = delete ] && sleep 0.5; done\nexec runc "$@"\n')
+    os.chmod(slow, 0o755)
+    daemon = lab.start(live=False, config={"runtimes": {"slowdel": {"path": slow}}})
+    import_busybox(daemon.env())
+    result = docker_cli(daemon, "run", "--runtime", "slowdel", "--name", "sd-a", "busybox", "sh", "-c", "exit 3")
+    assert result.returncode == 3, result.stderr
+    for _ in range(2):  # started again at once, while the last run's delete may still be going
+        result = docker_cli(daemon, "start", "-a", "sd-a")
+        assert result.returncode == 3, result.stderr
+    ok(daemon, "run", "--rm", "--runtime", "slowdel", "busybox", "true")
+    ok(daemon, "run", "--rm", "--runtime", "slowdel", "--pid", "host", "busybox", "true")
+    ok(daemon, "run", "--runtime", "slowdel", "--name", "sd-b", "busybox", "true")
+    ok(daemon, "rm", "sd-a", "sd-b")
+    states = os.path.join(daemon.exec_root, "containers")
+    assert os.listdir(states) == []
+    _finish(lab, daemon)

@@ -15,8 +15,10 @@ Socket protocol (``shim.sock``, unix stream, one request per connection):
 - request: one JSON object and ``\\n``: ``{"op": "<op>", ...}``
 - reply: one JSON line, ``{"ok": true, ...}`` or ``{"ok": false, "error": "<text>", "kind":
   "NotFound"|"Conflict"|"InvalidParameter"|"SystemError"|"StartError"}``
-- ops: ``state``; ``start``; ``kill`` {signal, all, exec_id?}; ``wait`` {exec_id?} (the reply
-  comes when the process has exited: exit_code, finished_at...); ``resize`` {height, width,
+- ops: ``state``; ``start``; ``kill`` {signal, all, exec_id?}; ``wait`` {exec_id?, early?} (the
+  reply comes when the process has exited: exit_code, finished_at...; for the container, once
+  the shim is done. With ``early``, a first line ``{"ok": true, "early": true, ...}`` comes as
+  soon as the exit record is known, before ``runc delete``); ``resize`` {height, width,
   exec_id?}; ``close_stdin`` {exec_id?}; ``attach`` {stdin, stdout, stderr, close_stdin};
   ``exec`` {exec_id, stdin, stdout, stderr, tty, detach} (the OCI process is read from
   ``exec-<exec_id>.json`` in the state directory, written by the client).
@@ -340,6 +342,43 @@ class ShimStream:
         self.close()
 
 
+class ExitNotice:
+    """A container's exit, told before the shim's own clean-up (``ShimClient.wait_exited``)."""
+
+    def __init__(self, client: "ShimClient", record: dict[str, Any],
+                 sock: socket.socket | None, rest: bytes):
+        self.client, self.record, self._sock, self._rest = client, record, sock, rest
+
+    def wait_ended(self) -> dict[str, Any]:
+        """Block until the shim has finished (``runc delete`` done, exit.json written); returns
+        the final exit record."""
+        if self._sock is None:
+            return self.record
+        buf, sock = bytearray(self._rest), self._sock
+        self._sock = None
+        try:
+            sock.settimeout(None)
+            while b"\n" not in buf:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+        except OSError:
+            pass
+        finally:
+            sock.close()
+        line = bytes(buf).partition(b"\n")[0]
+        try:
+            return json.loads(line) if line else self.client.read_exit() or self.record
+        except ValueError:
+            return self.record
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
 class ShimClient:
     """Synchronous client of one shim; safe to use from several threads (one connection per
     call)."""
@@ -430,6 +469,22 @@ class ShimClient:
                 if record is not None:
                     return record
             raise
+
+    def wait_exited(self) -> ExitNotice:
+        """Block until the container has exited and its exit record is known, which the shim
+        tells before ``runc delete``: the notice's ``wait_ended`` waits for the rest. (An older
+        shim answers only once done; its notice is then complete.)"""
+        try:
+            reply, sock, rest = self._call({"op": "wait", "early": True}, timeout=None)
+        except ShimGone:
+            record = self.read_exit()
+            if record is None:
+                raise
+            return ExitNotice(self, record, None, b"")
+        if not reply.get("early"):
+            sock.close()
+            return ExitNotice(self, reply, None, b"")
+        return ExitNotice(self, reply, sock, rest)
 
     def read_exit(self) -> dict[str, Any] | None:
         """The exit record the shim left, if the container is gone."""

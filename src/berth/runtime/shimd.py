@@ -13,10 +13,10 @@ child subreaper:
   kill, wait, close_stdin, state;
 - writes the log driver output itself (``berth.runtime.logs``);
 - reaps every child (runc, the container's init, exec processes, orphans);
-- when init has exited and its output is drained: reads the OOM counter, runs
-  ``runc delete --force`` (the shim owns deletion, so a restarted container id is free by the
-  time anyone learns of the exit), unlinks its socket, writes ``exit.json`` atomically,
-  answers waiters and exits.
+- when init has exited and its output is drained: reads the OOM counter, tells the waiters
+  that asked early (``wait`` with ``early``) that it has exited, runs ``runc delete --force``
+  (the shim owns deletion, so a restarted container id is free once the shim is gone),
+  unlinks its socket, writes ``exit.json`` atomically, answers all waiters and exits.
 
 The daemon may die at any time; nothing here depends on it. Memory matters (one per
 container), so only C-level stdlib modules are imported: no socket/selectors/signal/json/
@@ -353,6 +353,7 @@ class Container(Proc):
         self.status = "creating"
         self.started_ns = 0
         self.oom_killed = False
+        self.exit_known = False  # the exit record is final; only runc delete is left
 
     def output(self, source: Source, data: bytes) -> None:
         lines = source.splitter.feed(data)
@@ -395,6 +396,7 @@ class Conn:
         self.read_eof = False
         self.hup = False
         self.closed = False
+        self.early = False         # a container waiter that is told of the exit before runc delete
         sock.setblocking(False)
         shim.register(self.fd, EPOLLIN, self.on_event)
         shim.conns.append(self)
@@ -797,6 +799,11 @@ class Shim:
         oom = self.cfg.get("oom") or {}
         if oom.get("file"):
             c.oom_killed = _read_counter(oom["file"], oom.get("key", "oom_kill")) > 0
+        c.exit_known = True
+        early = {"ok": True, "early": True, **self.exit_record()}
+        for w in c.waiters:
+            if w.early:
+                w.reply(early)  # the final record follows once runc delete is done
 
         def deleted(error: str | None) -> None:
             if error:
@@ -926,7 +933,10 @@ class Shim:
         proc = self._proc(req)
         conn.mode = "wait"
         if proc is self.container:
-            proc.waiters.append(conn)  # answered in finalize()
+            conn.early = bool(req.get("early"))
+            if conn.early and proc.exit_known:
+                conn.reply({"ok": True, "early": True, **self.exit_record()})
+            proc.waiters.append(conn)  # answered (again, for early ones) in finalize()
             return
         if proc.done:
             conn.reply({"ok": True, "exit_code": proc.exit_code})

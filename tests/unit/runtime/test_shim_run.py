@@ -9,6 +9,7 @@ import resource
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -432,3 +433,32 @@ def _spawned_run(env, spawner, cmd):
     client.start()
     out, err = stream.read_all()
     return out, err, client.wait(timeout=10), sd, opts
+
+
+def test_exit_is_told_before_runc_delete_and_again_when_done(env, tmp_path):
+    slow = tmp_path / "slow-delete-runc"  # runc whose delete takes half a second
+    slow.write_text('#!/bin/sh\nfor a; do [ "$a" = delete ] && sleep 0.5; done\nexec runc "$@"\n')
+    slow.chmod(0o755)
+    cid, sd, _, opts = env.prepare(["sh", "-c", "exit 7"])
+    opts.runtime = str(slow)
+    client = shim.start_shim(sd, opts)
+    plain = []
+    waiter = threading.Thread(target=lambda: plain.append(client.wait(timeout=20)))
+    waiter.start()
+    client.start()
+    notice = client.wait_exited()
+    assert notice.record["exit_code"] == 7 and notice.record["early"] is True
+    assert os.path.isdir(os.path.join(env.runc_root, cid))          # runc delete still to come
+    assert not os.path.exists(os.path.join(sd, "exit.json")) and not plain
+    late = client.wait_exited()                                       # asked after the exit
+    assert late.record["early"] is True and late.record["finished_at"] == notice.record["finished_at"]
+    final = notice.wait_ended()
+    assert final["exit_code"] == 7 and "early" not in final
+    assert late.wait_ended()["finished_at"] == final["finished_at"]
+    assert not os.path.exists(os.path.join(env.runc_root, cid))
+    assert json.load(open(os.path.join(sd, "exit.json")))["exit_code"] == 7
+    waiter.join(10)
+    assert plain and plain[0]["exit_code"] == 7 and "early" not in plain[0]
+    # once the shim is gone, the notice comes from exit.json and is complete
+    assert wait_for(lambda: not client.is_alive())
+    assert client.wait_exited().wait_ended()["exit_code"] == 7

@@ -67,6 +67,11 @@ def wait_in_thread(call: Callable[[], Any]) -> "asyncio.Future[Any]":
     return run_in_own_thread(call, "shim-wait")
 
 
+def _own_pid_namespace(container: Container) -> bool:
+    """Init's exit ends every process of the container (the kernel kills the namespace)."""
+    return not container.host_config.get("PidMode")
+
+
 def _end_shim(client: shimlib.ShimClient) -> None:
     """Kill what a start that failed halfway left running, and let its shim finish."""
     try:
@@ -89,6 +94,9 @@ class ContainerService:
         self._removed: dict[str, asyncio.Event] = {}
         self._pending_attach: dict[str, list[AttachRequest]] = {}
         self._monitors: dict[str, asyncio.Task] = {}
+        # container id -> the task that waits for an exited container's shim to finish
+        # (runc delete) and then removes its state directory; starts and removals await it
+        self._shim_ends: dict[str, asyncio.Task] = {}
         self._mounted: dict[str, list[MountPlan]] = {}
         # Lifecycle observers (health checks, restart policies...): objects with optional
         # on_start(container), on_exit(container), on_remove(container) methods.
@@ -317,6 +325,7 @@ class ContainerService:
                     exited.set()
 
     async def _start_locked(self, container: Container) -> None:
+        await self._shim_ended(container.id)  # the runtime may still be deleting the last run
         state = shimlib.state_dir(self.engine.exec_root, container.id)
         rootfs = None
         try:
@@ -446,7 +455,8 @@ class ContainerService:
             asyncio.get_running_loop().call_soon(
                 lambda: asyncio.ensure_future(self._auto_remove(container)))
 
-    async def _release_resources(self, container: Container, state: str, unmount: bool = True) -> None:
+    async def _release_resources(self, container: Container, state: str, unmount: bool = True,
+                                 remove_state: bool = True) -> None:
         try:
             await asyncio.to_thread(self._unmount_volumes, container)
         except BerthError as exc:
@@ -462,28 +472,43 @@ class ContainerService:
                 await networks.teardown_container(container)
             except Exception:  # noqa: BLE001 - the container is gone either way; log and go on
                 log.exception("network teardown of %s failed", container.id[:12])
-        shutil.rmtree(state, ignore_errors=True)
+        if remove_state:
+            shutil.rmtree(state, ignore_errors=True)
 
     # -- exit ------------------------------------------------------------------------------
     async def _monitor(self, container: Container, client: shimlib.ShimClient) -> None:
+        notice = None
         try:
-            result = await wait_in_thread(lambda: client.wait(None))
+            if _own_pid_namespace(container):
+                notice = await wait_in_thread(client.wait_exited)
+                result = notice.record
+            else:  # other processes may outlive init until runc delete has killed them
+                result = await wait_in_thread(lambda: client.wait(None))
         except asyncio.CancelledError:
+            if notice is not None:
+                notice.close()
             return
         except BerthError as exc:
             # the shim unlinks its socket just before it writes exit.json: give it a moment
             result = await asyncio.to_thread(_late_exit_record, client) or \
                 {"exit_code": 255, "error": exc.message}
-        await self._on_exit(container, result)
+        await self._on_exit(container, result, notice)
 
-    async def _on_exit(self, container: Container, result: dict[str, Any]) -> None:
+    async def _on_exit(self, container: Container, result: dict[str, Any],
+                       notice: shimlib.ExitNotice | None = None) -> None:
+        """Record an exit. With a ``notice`` the shim is still deleting the runtime's
+        container: the rest of the clean-up goes on meanwhile, and the state directory goes
+        once the shim is done (``_shim_ended``)."""
         code = int(result.get("exit_code", 255))
         async with self._lock(container.id):
             self._monitors.pop(container.id, None)
             state = shimlib.state_dir(self.engine.exec_root, container.id)
             container.set_stopped(code, result.get("finished_at") or rfc3339_nano(),
                                   oom_killed=bool(result.get("oom_killed")))
-            await self._release_resources(container, state)
+            await self._release_resources(container, state, remove_state=notice is None)
+            if notice is not None:
+                self._shim_ends[container.id] = asyncio.ensure_future(
+                    self._remove_state_when_ended(container.id, notice, state))
             self._save(container)
             if result.get("oom_killed"):
                 self._event(container, "oom")
@@ -494,6 +519,25 @@ class ContainerService:
         self._notify("on_exit", container)
         if container.host_config.get("AutoRemove"):
             await self._auto_remove(container)
+
+    async def _remove_state_when_ended(self, container_id: str, notice: shimlib.ExitNotice,
+                                       state: str) -> None:
+        try:
+            await wait_in_thread(notice.wait_ended)
+            await asyncio.to_thread(shutil.rmtree, state, True)
+        finally:
+            if self._shim_ends.get(container_id) is asyncio.current_task():
+                del self._shim_ends[container_id]
+
+    async def _shim_ended(self, container_id: str) -> None:
+        """Wait until the shim of the container's last run has finished, and its state
+        directory is gone."""
+        task = self._shim_ends.get(container_id)
+        if task is not None:
+            try:
+                await asyncio.shield(task)
+            except Exception:  # noqa: BLE001 - the shim is gone either way
+                log.exception("clean-up after the shim of %s failed", container_id[:12])
 
     async def _auto_remove(self, container: Container) -> None:
         if container.id not in self._containers or container.removal_in_progress:
@@ -678,6 +722,7 @@ class ContainerService:
         if networks:
             await networks.remove_container(container)
         shutil.rmtree(os.path.join(self.root, container.id), ignore_errors=True)
+        await self._shim_ended(container.id)
         shutil.rmtree(shimlib.state_dir(self.engine.exec_root, container.id), ignore_errors=True)
         with self.engine.store.transaction() as db:
             db.execute("DELETE FROM containers WHERE id = ?", (container.id,))
@@ -792,4 +837,6 @@ class ContainerService:
                                    for c in running if c.running), return_exceptions=True)
         for task in list(self._monitors.values()):
             task.cancel()
+        if self._shim_ends:  # a few ms each; what is left is cleaned up at the next start
+            await asyncio.wait(list(self._shim_ends.values()), timeout=10)
         await asyncio.to_thread(self.spawner.close)
