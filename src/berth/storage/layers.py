@@ -74,6 +74,8 @@ class RWLayer:
 
 
 InitFn = Callable[[str], None]
+# In an image layer's metadata directory: its shared init layer is complete.
+INIT_READY = "init-ready"
 
 
 def _new_id() -> str:
@@ -94,6 +96,7 @@ class LayerStore:
         self._refs: dict[str, int] = {}
         self._rw: dict[str, RWLayer] = {}
         self._inflight: set[str] = set()  # driver IDs being built right now
+        self._init_lock = threading.Lock()  # one builder of shared init layers at a time
         self._load()
 
     # --- loading ---
@@ -267,6 +270,8 @@ class LayerStore:
             if doomed:
                 fsync_dir(self._layers_dir)
         for layer, trash in doomed:
+            if os.path.exists(os.path.join(trash, INIT_READY)):
+                self.driver.remove(layer.cache_id + "-init")
             self.driver.remove(layer.cache_id)
             shutil.rmtree(trash, ignore_errors=True)
         return [layer.chain_id for layer, _ in doomed]
@@ -309,31 +314,32 @@ class LayerStore:
     def create_rw(self, container_id: str, parent: str | None, init: InitFn | None = None) -> RWLayer:
         """A writable layer for a container on top of image layer ``parent`` (None for an
         empty image). ``init`` gets the path of an init layer to prepare (moby's "-init"
-        layer: mount points for /etc/hosts etc.); it stays out of the container's diff."""
+        layer: mount points for /etc/hosts etc.); it stays out of the container's diff.
+
+        Over an image layer, the init layer is made once and shared by every container on
+        that layer (it goes with the layer), so ``init`` must depend on the layer's content
+        only. That saves an overlay mount and unmount on each create."""
         check_id(container_id)
         with self._lock:
             if container_id in self._rw:
                 raise Conflict(f"read-write layer for {container_id} already exists")
             parent_layer = self._acquire(parent) if parent else None
             mount_id = _new_id()
-            init_id = mount_id + "-init" if init is not None else None
-            self._inflight.update(x for x in (mount_id, init_id) if x)
+            own_init = mount_id + "-init" if init is not None and parent_layer is None else None
+            self._inflight.update(x for x in (mount_id, own_init) if x)
             self._rw[container_id] = None  # type: ignore[assignment]  # reserved
+        init_id = own_init
         try:
             base = parent_layer.cache_id if parent_layer else None
-            if init is not None and init_id is not None:
-                self.driver.create(init_id, base)
-                path = self.driver.get(init_id)
-                try:
-                    init(path)
-                finally:
-                    self.driver.put(init_id)
-                base = init_id
-            self.driver.create_rw(mount_id, base)
+            if init is not None and parent_layer is not None:
+                init_id = self._shared_init(parent_layer, init)
+            elif init is not None and own_init is not None:
+                self._make_init(own_init, base, init)
+            self.driver.create_rw(mount_id, init_id or base)
             rw = RWLayer(container_id, mount_id, init_id, parent, time.time())
             atomic_write_json(os.path.join(self._mounts_dir, container_id + ".json"), asdict(rw))
         except BaseException:
-            for driver_id in (mount_id, init_id):
+            for driver_id in (mount_id, own_init):
                 if driver_id:
                     self._discard(driver_id, None)
             with self._lock:
@@ -343,8 +349,40 @@ class LayerStore:
             raise
         with self._lock:
             self._rw[container_id] = rw
-            self._inflight.difference_update(x for x in (mount_id, init_id) if x)
+            self._inflight.difference_update(x for x in (mount_id, own_init) if x)
         return rw
+
+    def _make_init(self, init_id: str, base: str | None, init: InitFn) -> None:
+        self.driver.create(init_id, base)
+        path = self.driver.get(init_id)
+        try:
+            init(path)
+        finally:
+            self.driver.put(init_id)
+
+    def _shared_init(self, layer: Layer, init: InitFn) -> str:
+        """The driver ID of ``layer``'s init layer, made now if it is not there yet (the
+        caller holds a reference on ``layer``)."""
+        init_id = layer.cache_id + "-init"
+        ready = os.path.join(self._meta_dir(layer.chain_id), INIT_READY)
+        with self._init_lock:
+            if os.path.exists(ready):
+                return init_id
+            with self._lock:
+                self._inflight.add(init_id)
+            try:
+                self.driver.remove(init_id)  # what an interrupted build left
+                self._make_init(init_id, layer.cache_id, init)
+                atomic_write_json(ready, {"id": init_id})
+            except BaseException:
+                self._discard(init_id, None)
+                raise
+            with self._lock:
+                self._inflight.discard(init_id)
+        return init_id
+
+    def _is_shared_init(self, rw: RWLayer) -> bool:
+        return bool(rw.init_id) and rw.init_id != rw.mount_id + "-init"
 
     def get_rw(self, container_id: str) -> RWLayer:
         with self._lock:
@@ -373,7 +411,7 @@ class LayerStore:
             del self._rw[container_id]
             os.unlink(os.path.join(self._mounts_dir, container_id + ".json"))
         self.driver.remove(rw.mount_id)
-        if rw.init_id:
+        if rw.init_id and not self._is_shared_init(rw):
             self.driver.remove(rw.init_id)
         return self.release(rw.parent) if rw.parent else []
 
@@ -400,6 +438,8 @@ class LayerStore:
         with self._lock:
             keep = set(self._inflight)
             keep.update(l.cache_id for l in self._layers.values())
+            keep.update(l.cache_id + "-init" for l in self._layers.values()
+                        if os.path.exists(os.path.join(self._meta_dir(l.chain_id), INIT_READY)))
             for rw in self._rw.values():
                 if rw is not None:
                     keep.add(rw.mount_id)

@@ -167,13 +167,20 @@ def test_container_layers(store, driver):
     base = store.register(io.BytesIO(BASE))
     cid = "f" * 64
 
+    inits = []
+
     def init(path):
+        inits.append(path)
         os.makedirs(os.path.join(path, "etc"), exist_ok=True)
         with open(os.path.join(path, "etc/hostname"), "w"):
             pass
 
     rw = store.create_rw(cid, base.chain_id, init=init)
-    assert rw.init_id == rw.mount_id + "-init"
+    assert rw.init_id == base.cache_id + "-init"  # one init layer for the image layer
+    other = store.create_rw("e" * 64, base.chain_id, init=init)
+    assert other.init_id == rw.init_id and len(inits) == 1
+    assert store.cleanup() == []
+    assert store.remove_rw("e" * 64) == [] and rw.init_id in driver.list()
     with pytest.raises(Conflict):
         store.create_rw(cid, base.chain_id)
     path = store.mount(cid)
@@ -207,4 +214,41 @@ def test_container_on_empty_image(store, driver):
     finally:
         store.unmount("e" * 64)
     assert store.remove_rw("e" * 64) == []
+    assert driver.list() == []
+
+
+def test_shared_init_layer_survives_restart_and_an_interrupted_build_is_redone(tmp_path, driver):
+    root = str(tmp_path / "layerdb")
+    store = LayerStore(root, driver)
+    base = store.register(io.BytesIO(BASE))
+    calls = []
+
+    def failing_init(path):
+        calls.append(path)
+        open(os.path.join(path, "half-made"), "w").close()
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        store.create_rw("a" * 64, base.chain_id, init=failing_init)
+    assert sorted(driver.list()) == [base.cache_id]
+
+    def init(path):
+        calls.append(path)
+        open(os.path.join(path, ".dockerenv"), "w").close()
+
+    store.create_rw("a" * 64, base.chain_id, init=init)
+    fresh = LayerStore(root, driver)
+    assert fresh.cleanup() == []
+    fresh.create_rw("b" * 64, base.chain_id, init=init)
+    assert len(calls) == 2  # built again after the failure, then reused after the restart
+    path = fresh.mount("b" * 64)
+    try:
+        assert os.path.exists(os.path.join(path, ".dockerenv"))
+        assert not os.path.exists(os.path.join(path, "half-made"))
+    finally:
+        fresh.unmount("b" * 64)
+    fresh.get(base.chain_id)
+    fresh.remove_rw("a" * 64)
+    fresh.remove_rw("b" * 64)
+    assert fresh.release(base.chain_id) == [base.chain_id]
     assert driver.list() == []
