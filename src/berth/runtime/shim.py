@@ -342,6 +342,19 @@ class ShimStream:
         self.close()
 
 
+def _recv_line(sock: socket.socket, buf: bytes = b"") -> tuple[bytes, bytes] | None:
+    """One ``\\n``-ended line from ``sock`` (``buf``: what was read of it already) and what
+    came after it; None if the peer closed first."""
+    data = bytearray(buf)
+    while b"\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    line, _, rest = bytes(data).partition(b"\n")
+    return line, rest
+
+
 class ExitNotice:
     """A container's exit, told before the shim's own clean-up (``ShimClient.wait_exited``)."""
 
@@ -354,29 +367,20 @@ class ExitNotice:
         the final exit record."""
         if self._sock is None:
             return self.record
-        buf, sock = bytearray(self._rest), self._sock
-        self._sock = None
+        sock, self._sock = self._sock, None
         try:
             sock.settimeout(None)
-            while b"\n" not in buf:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                buf += chunk
+            got = _recv_line(sock, self._rest)
         except OSError:
-            pass
+            got = None
         finally:
             sock.close()
-        line = bytes(buf).partition(b"\n")[0]
+        if got is None:  # the shim died before its last word
+            return self.client.read_exit() or self.record
         try:
-            return json.loads(line) if line else self.client.read_exit() or self.record
+            return json.loads(got[0])
         except ValueError:
             return self.record
-
-    def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
 
 
 class ShimClient:
@@ -410,12 +414,9 @@ class ShimClient:
         sock = self._connect(timeout)
         try:
             sock.sendall(json.dumps(request).encode() + b"\n")
-            buf = bytearray()
-            while b"\n" not in buf:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    raise ShimGone(f"shim of {os.path.basename(self.dir)} closed the connection")
-                buf += chunk
+            got = _recv_line(sock)
+            if got is None:
+                raise ShimGone(f"shim of {os.path.basename(self.dir)} closed the connection")
         except socket.timeout as e:
             sock.close()
             raise ShimTimeout(f"shim did not answer {request.get('op')!r} in time") from e
@@ -426,7 +427,7 @@ class ShimClient:
         except BaseException:
             sock.close()
             raise
-        line, _, rest = bytes(buf).partition(b"\n")
+        line, rest = got
         reply = json.loads(line)
         if not reply.get("ok"):
             sock.close()

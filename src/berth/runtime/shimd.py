@@ -800,10 +800,9 @@ class Shim:
         if oom.get("file"):
             c.oom_killed = _read_counter(oom["file"], oom.get("key", "oom_kill")) > 0
         c.exit_known = True
-        early = {"ok": True, "early": True, **self.exit_record()}
         for w in c.waiters:
             if w.early:
-                w.reply(early)  # the final record follows once runc delete is done
+                self.tell_exited(w)
 
         def deleted(error: str | None) -> None:
             if error:
@@ -818,6 +817,10 @@ class Shim:
                 "finished_at": logs.format_time(c.finished_ns), "finished_at_ns": c.finished_ns,
                 "started_at": logs.format_time(c.started_ns) if c.started_ns else "",
                 "oom_killed": c.oom_killed}
+
+    def tell_exited(self, conn: Conn) -> None:
+        """An early waiter's first line; the final record follows once runc delete is done."""
+        conn.reply({"ok": True, "early": True, **self.exit_record()})
 
     def finalize(self) -> None:
         # Socket first: a new shim for the same container may bind it as soon as the exit
@@ -935,7 +938,7 @@ class Shim:
         if proc is self.container:
             conn.early = bool(req.get("early"))
             if conn.early and proc.exit_known:
-                conn.reply({"ok": True, "early": True, **self.exit_record()})
+                self.tell_exited(conn)
             proc.waiters.append(conn)  # answered (again, for early ones) in finalize()
             return
         if proc.done:

@@ -78,6 +78,10 @@ InitFn = Callable[[str], None]
 INIT_READY = "init-ready"
 
 
+def _shared_init_id(layer: "Layer") -> str:
+    return layer.cache_id + "-init"
+
+
 def _new_id() -> str:
     return os.urandom(32).hex()
 
@@ -270,8 +274,8 @@ class LayerStore:
             if doomed:
                 fsync_dir(self._layers_dir)
         for layer, trash in doomed:
-            if os.path.exists(os.path.join(trash, INIT_READY)):
-                self.driver.remove(layer.cache_id + "-init")
+            if os.path.exists(self._init_ready_path(trash)):
+                self.driver.remove(_shared_init_id(layer))
             self.driver.remove(layer.cache_id)
             shutil.rmtree(trash, ignore_errors=True)
         return [layer.chain_id for layer, _ in doomed]
@@ -331,10 +335,10 @@ class LayerStore:
         init_id = own_init
         try:
             base = parent_layer.cache_id if parent_layer else None
-            if init is not None and parent_layer is not None:
+            if init is not None and own_init is not None:  # an empty image: nothing to share
+                self._make_init(own_init, None, init)
+            elif init is not None and parent_layer is not None:
                 init_id = self._shared_init(parent_layer, init)
-            elif init is not None and own_init is not None:
-                self._make_init(own_init, base, init)
             self.driver.create_rw(mount_id, init_id or base)
             rw = RWLayer(container_id, mount_id, init_id, parent, time.time())
             atomic_write_json(os.path.join(self._mounts_dir, container_id + ".json"), asdict(rw))
@@ -363,8 +367,8 @@ class LayerStore:
     def _shared_init(self, layer: Layer, init: InitFn) -> str:
         """The driver ID of ``layer``'s init layer, made now if it is not there yet (the
         caller holds a reference on ``layer``)."""
-        init_id = layer.cache_id + "-init"
-        ready = os.path.join(self._meta_dir(layer.chain_id), INIT_READY)
+        init_id = _shared_init_id(layer)
+        ready = self._init_ready_path(self._meta_dir(layer.chain_id))
         with self._init_lock:
             if os.path.exists(ready):
                 return init_id
@@ -381,7 +385,12 @@ class LayerStore:
                 self._inflight.discard(init_id)
         return init_id
 
-    def _is_shared_init(self, rw: RWLayer) -> bool:
+    @staticmethod
+    def _init_ready_path(meta_dir: str) -> str:
+        return os.path.join(meta_dir, INIT_READY)
+
+    @staticmethod
+    def _is_shared_init(rw: RWLayer) -> bool:
         return bool(rw.init_id) and rw.init_id != rw.mount_id + "-init"
 
     def get_rw(self, container_id: str) -> RWLayer:
@@ -438,8 +447,8 @@ class LayerStore:
         with self._lock:
             keep = set(self._inflight)
             keep.update(l.cache_id for l in self._layers.values())
-            keep.update(l.cache_id + "-init" for l in self._layers.values()
-                        if os.path.exists(os.path.join(self._meta_dir(l.chain_id), INIT_READY)))
+            keep.update(_shared_init_id(l) for l in self._layers.values()
+                        if os.path.exists(self._init_ready_path(self._meta_dir(l.chain_id))))
             for rw in self._rw.values():
                 if rw is not None:
                     keep.add(rw.mount_id)

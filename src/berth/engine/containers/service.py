@@ -485,8 +485,6 @@ class ContainerService:
             else:  # other processes may outlive init until runc delete has killed them
                 result = await wait_in_thread(lambda: client.wait(None))
         except asyncio.CancelledError:
-            if notice is not None:
-                notice.close()
             return
         except BerthError as exc:
             # the shim unlinks its socket just before it writes exit.json: give it a moment
