@@ -171,3 +171,31 @@ def test_sighup_reloads_debug(fresh_berthd):
     info = client.info()
     client.close()
     assert info["Debug"] is True and info["Labels"] == ["team=berth"]
+
+
+def test_default_runtime_is_recorded_at_create_and_unknown_ones_refused():
+    from images_harness import import_busybox
+    daemon = start_daemon(config={"runtimes": {"other": {"path": "runc"}},
+                                  "default-runtime": "other"})
+    try:
+        import_busybox(daemon.env())
+
+        def docker(*args):
+            return subprocess.run(["docker", *args], env=daemon.env(), capture_output=True,
+                                  text=True, timeout=60)
+
+        made = docker("create", "busybox", "true")
+        assert made.returncode == 0, made.stderr
+        shown = docker("inspect", "--format", "{{.HostConfig.Runtime}}", made.stdout.strip())
+        assert shown.stdout.strip() == "other"
+        chosen = docker("create", "--runtime", "runc", "busybox", "true")
+        shown = docker("inspect", "--format", "{{.HostConfig.Runtime}}", chosen.stdout.strip())
+        assert shown.stdout.strip() == "runc"
+        refused = docker("create", "--runtime", "nope", "busybox", "true")
+        assert refused.returncode == 1
+        assert "unknown or invalid runtime name: nope" in refused.stderr
+        assert len(docker("ps", "-aq").stdout.split()) == 2
+        assert docker("rm", made.stdout.strip(), chosen.stdout.strip()).returncode == 0
+    finally:
+        daemon.stop()
+        remove_root(daemon.root)

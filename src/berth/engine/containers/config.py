@@ -95,8 +95,9 @@ def command_of(config: dict[str, Any]) -> tuple[str, list[str]]:
     return argv[0], argv[1:]
 
 
-def normalise_host_config(host_config: dict[str, Any]) -> dict[str, Any]:
-    """Fill the fields Docker always shows in inspect."""
+def normalise_host_config(host_config: dict[str, Any], default_runtime: str = "runc") -> dict[str, Any]:
+    """Fill the fields Docker always shows in inspect. A container without a runtime gets
+    the daemon's default one now (as dockerd): changing the default later leaves it alone."""
     hc = dict(host_config)
     mode = hc.get("NetworkMode") or "default"
     hc["NetworkMode"] = "bridge" if mode == "default" else mode
@@ -120,7 +121,7 @@ def normalise_host_config(host_config: dict[str, Any]) -> dict[str, Any]:
     hc.setdefault("UTSMode", "")
     hc.setdefault("CgroupnsMode", "host")
     hc.setdefault("ShmSize", 67108864)
-    hc.setdefault("Runtime", "runc")
+    hc["Runtime"] = hc.get("Runtime") or default_runtime
     hc.setdefault("Memory", 0)
     hc.setdefault("NanoCpus", 0)
     hc.setdefault("CpuShares", 0)

@@ -179,7 +179,9 @@ class ContainerService:
         merged = cconfig.merge_image_config(config, image.config)
         merged["Image"] = image_ref
         path, args = cconfig.command_of(merged)
-        host_config = cconfig.normalise_host_config(host_config)
+        host_config = cconfig.normalise_host_config(
+            host_config, self.engine.config.default_runtime or "runc")
+        self._runtime_binary(host_config)  # an unknown runtime is refused now, not at start
         driver, log_opts = self._log_driver(host_config)
         host_config["LogConfig"] = {"Type": driver, "Config": log_opts}  # as Docker records it
         cconfig.check_create(merged, host_config)
@@ -337,7 +339,7 @@ class ContainerService:
             driver, log_opts = self._log_driver(container.host_config)
             options = shimlib.ShimOptions(
                 container_id=container.id, runtime_root=self.runtime_root,
-                runtime=self._runtime_binary(container), stdin=bool(container.config.get("OpenStdin")),
+                runtime=self._runtime_binary(container.host_config), stdin=bool(container.config.get("OpenStdin")),
                 tty=bool(container.config.get("Tty")), log_driver=driver,
                 log_path=container.log_path or None, log_opts=log_opts, run=True)
             client = await asyncio.to_thread(shimlib.start_shim, state, options, spawner=self.spawner)
@@ -364,8 +366,8 @@ class ContainerService:
         self._monitors[container.id] = asyncio.ensure_future(self._monitor(container, client))
         self._notify("on_start", container)
 
-    def _runtime_binary(self, container: Container) -> str:
-        name = container.host_config.get("Runtime") or self.engine.config.default_runtime or "runc"
+    def _runtime_binary(self, host_config: dict[str, Any]) -> str:
+        name = host_config.get("Runtime") or self.engine.config.default_runtime or "runc"
         runtimes = self.engine.runtimes()
         if name not in runtimes:
             raise InvalidParameter(f"unknown or invalid runtime name: {name}")
@@ -601,7 +603,7 @@ class ContainerService:
 
     def runtime_for(self, container: Container) -> oci.Runtime:
         """The OCI runtime driver of a container (pause/resume/update/ps; lifecycle, issue 5)."""
-        return oci.Runtime(self._runtime_binary(container), self.runtime_root)
+        return oci.Runtime(self._runtime_binary(container.host_config), self.runtime_root)
 
     async def resume_after_signal(self, container: Container) -> None:
         """Thaw a paused container that was just sent its stop signal (dockerd does this in
