@@ -47,6 +47,10 @@ MAX_REQUEST = 1 << 20
 MAX_EXEC_RESULTS = 256
 EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP = select.EPOLLIN, select.EPOLLOUT, select.EPOLLERR, select.EPOLLHUP
 SIGCHLD = _signal.SIGCHLD
+# What the shim ignores (INT, TERM, HUP) or Python does (PIPE, XFSZ) must not reach runc and
+# what it starts: ignored signals survive exec.
+RESET_IN_CHILDREN = (_signal.SIGPIPE, _signal.SIGXFSZ, SIGCHLD, _signal.SIGINT, _signal.SIGTERM,
+                     _signal.SIGHUP)
 
 
 def _now_ns() -> int:
@@ -625,7 +629,7 @@ class Shim:
         fds = stdio or (self.devnull, self.devnull, self.devnull)
         actions = [(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in enumerate(fds)]
         pid = os.posix_spawnp(argv[0], argv, self.env, file_actions=actions,
-                              setsigdef=(_signal.SIGPIPE, _signal.SIGXFSZ, SIGCHLD),
+                              setsigdef=RESET_IN_CHILDREN,
                               setsigmask=())
 
         def done(status: int) -> None:

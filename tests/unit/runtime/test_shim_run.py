@@ -462,3 +462,19 @@ def test_exit_is_told_before_runc_delete_and_again_when_done(env, tmp_path):
     # once the shim is gone, the notice comes from exit.json and is complete
     assert wait_for(lambda: not client.is_alive())
     assert client.wait_exited().wait_ended()["exit_code"] == 7
+
+
+def test_runtime_does_not_inherit_the_shims_ignored_signals(env, tmp_path):
+    seen = tmp_path / "sigign"  # the runtime wrapper records its ignored-signal mask
+    wrapper = tmp_path / "recording-runc"
+    wrapper.write_text(f'#!/bin/sh\ngrep SigIgn /proc/$$/status >> {seen}\nexec runc "$@"\n')
+    wrapper.chmod(0o755)
+    cid, sd, _, opts = env.prepare(["true"])
+    opts.runtime = str(wrapper)
+    client = shim.start_shim(sd, opts)
+    client.start()
+    assert client.wait(timeout=20)["exit_code"] == 0
+    masks = [int(line.split()[1], 16) for line in seen.read_text().splitlines()]
+    assert masks  # create, start, delete
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
+        assert all(not mask & (1 << (sig - 1)) for mask in masks), sig
