@@ -337,5 +337,28 @@ def test_exit_is_recorded_while_runc_deletes_and_the_next_start_waits(lab):
     ok(daemon, "run", "--runtime", "slowdel", "--name", "sd-b", "busybox", "true")
     ok(daemon, "rm", "sd-a", "sd-b")
     states = os.path.join(daemon.exec_root, "containers")
-    assert os.listdir(states) == []
+    wait_for(lambda: os.listdir(states) == [], message="state directories removed")
+    _finish(lab, daemon)
+
+
+def test_removal_is_told_while_the_runtime_still_deletes(lab):
+    # A runtime whose delete waits for a gate file: `docker run --rm` must return (the
+    # container gone from the API) while the shim still deletes; the shim's state goes after.
+    gate = os.path.join(lab.root, "release-delete")
+    gated = os.path.join(lab.root, "gated-delete-runc")
+    with open(gated, "w") as handle:
+        handle.write(f'#!/bin/sh\nfor a; do [ "$a" = delete ] && while [ ! -e {gate} ]; do '
+                     'sleep 0.05; done; done\nexec runc "$@"\n')
+    os.chmod(gated, 0o755)
+    daemon = lab.start(live=False, config={"runtimes": {"gated": {"path": gated}}})
+    import_busybox(daemon.env())
+    ok(daemon, "run", "--rm", "--runtime", "gated", "--name", "gd", "busybox", "true", timeout=30)
+    assert ok(daemon, "ps", "-aq") == ""
+    assert docker_cli(daemon, "inspect", "gd").returncode == 1
+    ok(daemon, "run", "--rm", "--runtime", "gated", "--name", "gd", "busybox", "true", timeout=30)
+    states = os.path.join(daemon.exec_root, "containers")
+    assert len(os.listdir(states)) == 2  # both shims are still in their runtime's delete
+    with open(gate, "w"):
+        pass
+    wait_for(lambda: os.listdir(states) == [], message="state directories removed")
     _finish(lab, daemon)

@@ -48,9 +48,12 @@ def test_layer_lifecycle(driver):
         driver.create("x", "missing")
     with pytest.raises(InvalidParameter):
         driver.create("../evil")
+    mounted_dir = os.path.dirname(path) if driver.name == "overlay2" else path
     for layer in ("ctr", "child", "base"):
         driver.remove(layer)
-    assert driver.list() == []
+    assert driver.list() == [] and not driver.exists("base")
+    assert not os.path.exists(mounted_dir)  # gone from view at once, deleted in the background
+    assert driver.settle(10) and os.listdir(driver.trash.path) == []
     driver.remove("base")  # already gone: fine
 
 

@@ -33,6 +33,7 @@ from berth.engine.store import register_schema
 from berth.errors import (BerthError, Conflict, InvalidParameter, NotFound, NotModified,
                           SystemError_)
 from berth.runtime import oci, shim as shimlib, spec as speclib
+from berth.storage.trash import Trash
 from berth.threads import run_in_own_thread
 from berth.timeutil import rfc3339_nano
 
@@ -88,6 +89,7 @@ class ContainerService:
         self.runtime_root = os.path.join(engine.exec_root, "runc")
         self.spawner = shimlib.ShimSpawner(engine.exec_root)
         os.makedirs(self.root, mode=0o710, exist_ok=True)
+        self._trash = Trash(os.path.join(self.root, ".trash"))  # removed containers' files
         self._containers: dict[str, Container] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._exited: dict[str, asyncio.Event] = {}
@@ -721,9 +723,12 @@ class ContainerService:
         networks = getattr(self.engine, "networks", None)
         if networks:
             await networks.remove_container(container)
-        shutil.rmtree(os.path.join(self.root, container.id), ignore_errors=True)
-        await self._shim_ended(container.id)
-        shutil.rmtree(shimlib.state_dir(self.engine.exec_root, container.id), ignore_errors=True)
+        self._trash.discard(os.path.join(self.root, container.id))
+        if container.id not in self._shim_ends:
+            shutil.rmtree(shimlib.state_dir(self.engine.exec_root, container.id), ignore_errors=True)
+        # else the shim is still deleting the runtime's container: its state directory goes
+        # when it is done (_remove_state_when_ended), and nothing of it can clash with a new
+        # container, which has its own ID; a daemon killed meanwhile cleans it up at restart
         with self.engine.store.transaction() as db:
             db.execute("DELETE FROM containers WHERE id = ?", (container.id,))
         self._containers.pop(container.id, None)
@@ -839,4 +844,5 @@ class ContainerService:
             task.cancel()
         if self._shim_ends:  # a few ms each; what is left is cleaned up at the next start
             await asyncio.wait(list(self._shim_ends.values()), timeout=10)
+        await asyncio.to_thread(self._trash.wait_empty, 10)
         await asyncio.to_thread(self.spawner.close)

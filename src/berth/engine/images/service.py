@@ -13,6 +13,7 @@ config blobs no image row points to.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -170,6 +171,7 @@ class ImageService:
     async def shutdown(self, live_restore: bool) -> None:
         if not live_restore:
             self.driver.cleanup()
+        await asyncio.to_thread(self.driver.settle, 10)
 
     # -- facts ---------------------------------------------------------------------------
     @property

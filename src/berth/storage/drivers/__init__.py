@@ -117,6 +117,11 @@ class GraphDriver(abc.ABC):
     def cleanup(self) -> None:
         """Release every mount this driver made (daemon shutdown)."""
 
+    def settle(self, timeout: float | None = None) -> bool:
+        """Wait for removed layers to be deleted from disk (they go in the background)."""
+        trash = getattr(self, "trash", None)
+        return trash.wait_empty(timeout) if trash is not None else True
+
     def _require(self, layer_id: str) -> None:
         check_id(layer_id)
         if not self.exists(layer_id):

@@ -9,6 +9,7 @@ On-disk layout (as Docker's)::
     <root>/overlay2/<id>/work      overlay work dir (layers with a parent)
     <root>/overlay2/<id>/merged    mount point while mounted
     <root>/overlay2/<id>/committed present once a child was created: mount read-only
+    <root>/overlay2/.trash/        removed layers, deleted in the background (storage.trash)
 
 The short links keep the mount data under one page: absolute link paths are used when they
 fit, otherwise paths relative to <root>/overlay2 with mount(8) run from that directory
@@ -28,6 +29,7 @@ from berth.errors import Conflict, InvalidParameter, NotFound
 
 from ..archive import OVERLAY, ApplyResult, apply_layer
 from ..changes import Change, overlay_changes
+from ..trash import Trash
 from ..fsutil import atomic_write, read_text
 from ..tarsplit import Recorder
 from ..tarwrite import directory_size, tar_directory
@@ -35,6 +37,7 @@ from . import GraphDriver, check_id
 from . import mount as mnt
 
 LINK_DIR = "l"
+TRASH_DIR = ".trash"  # removed layers on their way out (hidden from list())
 ID_LENGTH = 26
 MAX_DEPTH = 128
 _PARAMS = "/sys/module/overlay/parameters"
@@ -97,6 +100,12 @@ def _check_support(testdir: str) -> tuple[bool, str]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _is_mounted(merged: str) -> bool:
+    """Whether a layer's overlay is mounted on ``merged``: an overlay has a device of its own,
+    so a stat pair says it without reading the whole mount table."""
+    return os.path.lexists(merged) and os.path.ismount(merged)
+
+
 class Overlay2Driver(GraphDriver):
     name = "overlay2"
 
@@ -105,6 +114,7 @@ class Overlay2Driver(GraphDriver):
         self.home = os.path.join(self.root, "overlay2")
         os.makedirs(self.home, mode=0o710, exist_ok=True)
         os.makedirs(os.path.join(self.home, LINK_DIR), mode=0o700, exist_ok=True)
+        self.trash = Trash(os.path.join(self.home, TRASH_DIR))
         self._lock = threading.Lock()
         self._mounts: dict[str, int] = {}
         self._backing = mnt.fs_name(self.home)
@@ -169,7 +179,9 @@ class Overlay2Driver(GraphDriver):
             if not parent:
                 return
             os.mkdir(os.path.join(d, "work"), 0o700)
-            atomic_write(os.path.join(self._dir(parent), "committed"), b"", 0o600)
+            committed = os.path.join(self._dir(parent), "committed")
+            if not os.path.exists(committed):  # the parent's first child; two fsyncs saved after
+                atomic_write(committed, b"", 0o600)
             plink = read_text(os.path.join(self._dir(parent), "link"))
             if not plink:
                 raise NotFound(f"layer {parent} has no link")
@@ -188,7 +200,7 @@ class Overlay2Driver(GraphDriver):
         d = self._dir(layer_id)
         with self._lock:
             merged = os.path.join(d, "merged")
-            if self._mounts.pop(layer_id, 0) or mnt.is_mountpoint(merged):
+            if self._mounts.pop(layer_id, 0) or _is_mounted(merged):
                 mnt.unmount(merged)
         lid = read_text(os.path.join(d, "link"))
         if lid:
@@ -196,8 +208,7 @@ class Overlay2Driver(GraphDriver):
                 os.unlink(os.path.join(self.home, LINK_DIR, lid))
             except FileNotFoundError:
                 pass
-        if os.path.lexists(d):
-            shutil.rmtree(d)
+        self.trash.discard(d)
 
     def exists(self, layer_id: str) -> bool:
         return os.path.isdir(self._dir(layer_id))
@@ -247,7 +258,7 @@ class Overlay2Driver(GraphDriver):
                 self._mounts[layer_id] = count + 1
                 return merged
             os.makedirs(merged, mode=0o700, exist_ok=True)
-            if not mnt.is_mountpoint(merged):  # may survive from a previous daemon run
+            if not _is_mounted(merged):  # may survive from a previous daemon run
                 self._mount(layer_id, d, lower)
             self._mounts[layer_id] = 1
             return merged

@@ -4,7 +4,6 @@ disk-hungry, but works on any filesystem and needs no mounts (moby's vfs driver)
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from typing import Iterator
 
@@ -15,6 +14,7 @@ from ..changes import Change, changes_dirs, changes_size, export_changes
 from ..fsutil import atomic_write, read_text
 from ..tarsplit import Recorder
 from ..tarwrite import directory_size, tar_directory
+from ..trash import Trash
 from . import GraphDriver, check_id
 
 
@@ -40,6 +40,7 @@ class VfsDriver(GraphDriver):
         self._parents = os.path.join(self.home, "parent")
         for d in (self.home, self._dirs, self._parents):
             os.makedirs(d, mode=0o700, exist_ok=True)
+        self.trash = Trash(os.path.join(self.home, "trash"))
 
     def _dir(self, layer_id: str) -> str:
         return os.path.join(self._dirs, check_id(layer_id))
@@ -67,8 +68,7 @@ class VfsDriver(GraphDriver):
             os.unlink(os.path.join(self._parents, layer_id))
         except FileNotFoundError:
             pass
-        if os.path.lexists(d):
-            shutil.rmtree(d)
+        self.trash.discard(d)
 
     def exists(self, layer_id: str) -> bool:
         return os.path.isdir(self._dir(layer_id))
