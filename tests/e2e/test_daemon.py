@@ -199,3 +199,34 @@ def test_default_runtime_is_recorded_at_create_and_unknown_ones_refused():
     finally:
         daemon.stop()
         remove_root(daemon.root)
+
+
+def test_daemon_seccomp_profile_is_the_default_for_containers(tmp_path):
+    from images_harness import import_busybox
+    profile = tmp_path / "no-mkdir.json"
+    profile.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}))
+    missing = run_berthd("--config-file", "/dev/null", "--data-root", str(tmp_path / "d"),
+                         "--exec-root", str(tmp_path / "e"), "--pidfile", str(tmp_path / "p"),
+                         "--seccomp-profile", str(tmp_path / "missing.json"))
+    assert missing.returncode == 1
+    assert f"opening seccomp profile ({tmp_path / 'missing.json'}) failed" in missing.stderr
+    daemon = start_daemon(config={"seccomp-profile": str(profile)})
+    try:
+        import_busybox(daemon.env())
+
+        def docker(*args):
+            return subprocess.run(["docker", *args], env=daemon.env(), capture_output=True,
+                                  text=True, timeout=60)
+
+        denied = docker("run", "--rm", "--network", "none", "busybox", "mkdir", "/made")
+        assert denied.returncode == 1 and "Operation not permitted" in denied.stderr
+        for opt in ("seccomp=unconfined", "seccomp=builtin"):
+            allowed = docker("run", "--rm", "--network", "none", "--security-opt", opt,
+                             "busybox", "mkdir", "/made")
+            assert allowed.returncode == 0, (opt, allowed.stderr)
+        shown = docker("info", "--format", "{{json .SecurityOptions}}")
+        assert f"name=seccomp,profile={profile}" in json.loads(shown.stdout)
+    finally:
+        daemon.stop()
+        remove_root(daemon.root)

@@ -243,7 +243,21 @@ def load(argv: list[str]) -> tuple[DaemonConfig, argparse.Namespace]:
         config.values["hosts"] = [DEFAULT_SOCKET]
     if config.log_level not in ("debug", "info", "warn", "warning", "error", "fatal", "panic", "trace"):
         raise ConfigError(f"unable to parse logging level: {config.log_level}")
+    _check_seccomp_profile(config.seccomp_profile)
     return config, args
+
+
+def _check_seccomp_profile(setting: str | None) -> None:
+    """A profile file that cannot be read or is not a profile stops the daemon at start,
+    not each container at its start."""
+    from berth.errors import BerthError
+    from berth.runtime.seccomp import daemon_profile
+    try:
+        daemon_profile(setting)
+    except OSError as exc:
+        raise ConfigError(f"opening seccomp profile ({setting}) failed: {exc.strerror or exc}") from None
+    except BerthError as exc:
+        raise ConfigError(f"seccomp profile ({setting}): {exc.message}") from None
 
 
 def _show(value: Any) -> str:

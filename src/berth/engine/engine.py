@@ -22,6 +22,7 @@ from berth.engine.networks import NetworkService
 from berth.engine.store import Store
 from berth.engine.volumes import VolumeService
 from berth.errors import InvalidParameter
+from berth.runtime import seccomp
 from berth.timeutil import parse_time_value, rfc3339_nano
 
 
@@ -32,6 +33,8 @@ class Engine:
         self.exec_root = os.path.abspath(config.exec_root)
         os.makedirs(self.data_root, mode=0o711, exist_ok=True)
         os.makedirs(self.exec_root, mode=0o700, exist_ok=True)
+        # read once, as dockerd: a later change of the file needs a restart
+        self.seccomp_default = seccomp.daemon_profile(config.seccomp_profile)
         self.events = EventBus()
         self.store = Store(os.path.join(self.data_root, "berth.db"))
         self.volumes = VolumeService(self)
@@ -83,7 +86,7 @@ class Engine:
         runc_version, runc_commit = system.binary_version("runc")
         containers = self.container_counts()
         cgroup_version = system.cgroup_version()
-        security = ["name=seccomp,profile=builtin"]
+        security = [f"name=seccomp,profile={self.config.seccomp_profile or 'builtin'}"]
         if cgroup_version == "2":
             security.append("name=cgroupns")
         return {

@@ -162,16 +162,38 @@ def load_profile(text: str) -> dict[str, Any]:
     return profile
 
 
-def seccomp_for(setting: str | None, capabilities: list[str], privileged: bool) -> dict[str, Any] | None:
+def daemon_profile(setting: str | None) -> str | None:
+    """The daemon-wide default (dockerd's ``--seccomp-profile``), read once at start-up:
+    None for Docker's built-in profile (unset or ``builtin``), ``unconfined``, or the
+    JSON text of the file named. Raises OSError if the file cannot be read and
+    InvalidParameter if it is not a profile."""
+    if not setting or setting == "builtin":
+        return None
+    if setting == "unconfined":
+        return setting
+    with open(setting, encoding="utf-8") as handle:
+        text = handle.read()
+    load_profile(text)
+    return text
+
+
+def seccomp_for(setting: str | None, capabilities: list[str], privileged: bool,
+                daemon_default: str | None = None) -> dict[str, Any] | None:
     """The ``linux.seccomp`` value for a container.
 
-    ``setting`` is what follows ``seccomp=`` in SecurityOpt: None/"" (daemon default),
-    ``unconfined``, ``builtin`` (the default profile) or the profile JSON itself (the docker
-    CLI sends the file's content). Privileged containers run unconfined unless a profile is
-    given explicitly, as in Docker.
+    ``setting`` is what follows ``seccomp=`` in SecurityOpt: None/"" (the daemon's default,
+    ``daemon_default`` as ``daemon_profile`` returns it), ``unconfined``, ``builtin`` (the
+    default profile) or the profile JSON itself (the docker CLI sends the file's content).
+    Privileged containers run unconfined unless a profile is given explicitly, as in Docker.
     """
     if setting == "unconfined":
         return None
+    if not setting and privileged:
+        return None
+    if not setting:
+        setting = daemon_default
+        if setting == "unconfined":
+            return None
     if not setting or setting == "builtin":
         if privileged:
             return None

@@ -227,12 +227,14 @@ def build_spec(config: dict[str, Any], host_config: dict[str, Any], *, container
                init_binary: str = INIT_BINARY, daemon_init: bool = False,
                default_no_new_privileges: bool = False, cgroup_mode: str | None = None,
                host_caps: list[str] | None = None, rlimit_hard=ulimits.host_hard_limit,
-               may_raise_rlimits: bool | None = None) -> dict[str, Any]:
+               may_raise_rlimits: bool | None = None,
+               default_seccomp: str | None = None) -> dict[str, Any]:
     """The OCI spec dict for one container (see module doc for the inputs).
 
     ``user`` is (uid, gid, additionalGids); when None it is resolved from the rootfs's
     /etc/passwd and /etc/group. ``netns_path`` None means a new network namespace (only
-    loopback) unless NetworkMode is ``host``.
+    loopback) unless NetworkMode is ``host``. ``default_seccomp`` is the daemon's profile for
+    containers that name none (``seccomp.daemon_profile``).
     """
     hc = host_config
     mode = cgroup_mode or cgroups.cgroup_mode()
@@ -377,7 +379,7 @@ def build_spec(config: dict[str, Any], host_config: dict[str, Any], *, container
     if not unconfined_paths:
         linux["maskedPaths"] = masked_paths() if masked is None else list(masked)
         linux["readonlyPaths"] = list(READONLY_PATHS) if readonly is None else list(readonly)
-    profile = seccomp.seccomp_for(security.seccomp, cap_list, privileged)
+    profile = seccomp.seccomp_for(security.seccomp, cap_list, privileged, default_seccomp)
     if profile is not None:
         linux["seccomp"] = profile
 

@@ -103,3 +103,25 @@ def test_shipped_profile_matches_shared_copy():
     if not os.path.exists(shared):
         pytest.skip("no shared data dir")
     assert seccomp.default_profile() == json.load(open(shared))
+
+
+def test_daemon_wide_profile(tmp_path):
+    assert seccomp.daemon_profile(None) is None and seccomp.daemon_profile("builtin") is None
+    assert seccomp.daemon_profile("unconfined") == "unconfined"
+    mine = tmp_path / "mine.json"
+    mine.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}))
+    text = seccomp.daemon_profile(str(mine))
+    # containers without a setting of their own get the daemon's; privileged ones none
+    own = seccomp.seccomp_for(None, DEFAULT_CAPS, False, daemon_default=text)
+    assert own["defaultAction"] == "SCMP_ACT_ALLOW"
+    assert seccomp.seccomp_for(None, DEFAULT_CAPS, True, daemon_default=text) is None
+    assert seccomp.seccomp_for("", DEFAULT_CAPS, False, daemon_default="unconfined") is None
+    explicit = seccomp.seccomp_for("builtin", DEFAULT_CAPS, False, daemon_default=text)
+    assert explicit["defaultAction"] == "SCMP_ACT_ERRNO"
+    assert seccomp.seccomp_for("unconfined", DEFAULT_CAPS, False, daemon_default=text) is None
+    with pytest.raises(OSError):
+        seccomp.daemon_profile(str(tmp_path / "missing.json"))
+    (tmp_path / "bad.json").write_text("{nope")
+    with pytest.raises(InvalidParameter, match="Decoding seccomp profile failed"):
+        seccomp.daemon_profile(str(tmp_path / "bad.json"))

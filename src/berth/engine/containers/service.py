@@ -409,6 +409,7 @@ class ContainerService:
             mounts=oci_mounts, netns_path=netns,
             cgroup_parent=config.cgroup_parent, default_ulimits=default_ulimits,
             daemon_init=bool(config.init), default_no_new_privileges=bool(config.no_new_privileges),
+            default_seccomp=self.engine.seccomp_default,
             **({"init_binary": config.init_path} if config.init_path else {}))
         propagation = mounts.rootfs_propagation(started)
         if propagation:
