@@ -404,9 +404,10 @@ class LayerStore:
         with self._lock:
             return sorted((rw for rw in self._rw.values() if rw is not None), key=lambda r: r.container_id)
 
-    def mount(self, container_id: str) -> str:
-        """Mount the container's filesystem (refcounted); returns its path."""
-        return self.driver.get(self.get_rw(container_id).mount_id)
+    def mount(self, container_id: str, volatile: bool = False) -> str:
+        """Mount the container's filesystem (refcounted); returns its path. ``volatile``:
+        its changes need not survive a host crash (``GraphDriver.get``)."""
+        return self.driver.get(self.get_rw(container_id).mount_id, volatile)
 
     def unmount(self, container_id: str) -> None:
         self.driver.put(self.get_rw(container_id).mount_id)

@@ -169,3 +169,44 @@ def test_overlay_mount_survives_driver_restart(tmp_path, no_leftover_mounts):
     assert [mp for mp, _ in mnt.mountpoints()].count(path) == 1
     d2.put("ctr")
     assert not mnt.is_mountpoint(path)
+
+
+def _is_volatile(path):
+    """From the mount's super options ("volatile", or "fsync=volatile" on newer kernels)."""
+    with open("/proc/self/mountinfo") as handle:
+        for line in handle:
+            fields = line.split()
+            if fields[4] == path:
+                return bool({"volatile", "fsync=volatile"} & set(fields[-1].split(",")))
+    raise AssertionError(f"{path} is not mounted")
+
+
+@overlay_only
+def test_overlay_volatile_mounts_and_mounts_again(tmp_path, no_leftover_mounts):
+    if not overlay_available(tmp_path):
+        pytest.skip("overlayfs not usable here")
+    driver = Overlay2Driver(str(tmp_path / "data"))
+    if not driver._volatile:
+        pytest.skip("kernel without overlay's volatile option")
+    driver.create("img")
+    driver.apply_diff("img", None, TarBuilder().file("f", b"1").stream())
+    driver.create_rw("ctr", "img")
+    path = driver.get("ctr", volatile=True)
+    try:
+        assert _is_volatile(path)
+        with open(os.path.join(path, "new"), "w") as handle:
+            handle.write("kept")
+    finally:
+        driver.put("ctr")
+    # the kernel marks the work dir of a volatile mount and refuses it next time: the
+    # driver clears the mark, and the data written is still there
+    for volatile in (True, False):
+        path = driver.get("ctr", volatile=volatile)
+        try:
+            assert _is_volatile(path) is volatile
+            with open(os.path.join(path, "new")) as handle:
+                assert handle.read() == "kept"
+        finally:
+            driver.put("ctr")
+    driver.remove("ctr")
+    driver.remove("img")

@@ -77,8 +77,9 @@ class GraphDriver(abc.ABC):
     # --- access ---
 
     @abc.abstractmethod
-    def get(self, layer_id: str) -> str:
-        """Path of the layer's full filesystem. Mounts on first use; pair with put()."""
+    def get(self, layer_id: str, volatile: bool = False) -> str:
+        """Path of the layer's full filesystem. Mounts on first use; pair with put().
+        ``volatile``: the layer's data need not survive a host crash (a hint)."""
 
     @abc.abstractmethod
     def put(self, layer_id: str) -> None: ...

@@ -100,6 +100,24 @@ def _check_support(testdir: str) -> tuple[bool, str]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _volatile_supported(home: str) -> bool:
+    """Whether this kernel takes overlay's ``volatile`` option (Linux 5.10+)."""
+    tmp = tempfile.mkdtemp(prefix="check-overlayfs-support", dir=home)
+    try:
+        for d in ("lower", "upper", "work", "merged"):
+            os.mkdir(os.path.join(tmp, d))
+        merged = os.path.join(tmp, "merged")
+        try:
+            mnt.mount("overlay", merged, "overlay", 0,
+                      f"lowerdir={tmp}/lower,upperdir={tmp}/upper,workdir={tmp}/work,volatile")
+        except OSError:
+            return False
+        mnt.unmount(merged)
+        return True
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _is_mounted(merged: str) -> bool:
     """Whether a layer's overlay is mounted on ``merged``: an overlay has a device of its own,
     so a stat pair says it without reading the whole mount table."""
@@ -129,6 +147,7 @@ class Overlay2Driver(GraphDriver):
         if _param("metacopy") == "Y":
             opts.append("metacopy=off")
         self._opt_prefix = "".join(o + "," for o in opts)
+        self._volatile = _volatile_supported(self.home)
 
     # --- paths ---
 
@@ -244,7 +263,10 @@ class Overlay2Driver(GraphDriver):
 
     # --- mounts ---
 
-    def get(self, layer_id: str) -> str:
+    def get(self, layer_id: str, volatile: bool = False) -> str:
+        """``volatile``: mount with overlay's option of that name where the kernel has it,
+        for a layer whose data nobody needs after a host crash (a ``--rm`` container's): no
+        syncs of the upper filesystem, not even at unmount or on the container's fsync()."""
         self._require(layer_id)
         d = self._dir(layer_id)
         diff = os.path.join(d, "diff")
@@ -259,19 +281,24 @@ class Overlay2Driver(GraphDriver):
                 return merged
             os.makedirs(merged, mode=0o700, exist_ok=True)
             if not _is_mounted(merged):  # may survive from a previous daemon run
-                self._mount(layer_id, d, lower)
+                self._mount(layer_id, d, lower, volatile and self._volatile)
             self._mounts[layer_id] = 1
             return merged
 
-    def _mount(self, layer_id: str, d: str, lower: str) -> None:
+    def _mount(self, layer_id: str, d: str, lower: str, volatile: bool = False) -> None:
         links = lower.split(":")
         readonly = os.path.exists(os.path.join(d, "committed"))
         diff, work, merged = (os.path.join(d, x) for x in ("diff", "work", "merged"))
+        # A volatile mount leaves this mark, and the kernel refuses to mount over it again:
+        # the layer is not mounted now, so whatever it says about the last mount is moot.
+        shutil.rmtree(os.path.join(work, "work", "incompat"), ignore_errors=True)
+        extra = ",volatile" if volatile and not readonly else ""
 
         def options(lowers: list[str], upper: str, workdir: str) -> str:
             if readonly:
                 return f"{self._opt_prefix}lowerdir={upper}:{':'.join(lowers)}"
-            return f"{self._opt_prefix}lowerdir={':'.join(lowers)},upperdir={upper},workdir={workdir}"
+            return (f"{self._opt_prefix}lowerdir={':'.join(lowers)},upperdir={upper},"
+                    f"workdir={workdir}{extra}")
 
         data = options([os.path.join(self.home, l) for l in links], diff, work)
         if len(data) < os.sysconf("SC_PAGESIZE"):

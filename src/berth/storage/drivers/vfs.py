@@ -82,7 +82,7 @@ class VfsDriver(GraphDriver):
             raise NotFound(f"layer {layer_id} does not exist in vfs")
         return text or None
 
-    def get(self, layer_id: str) -> str:
+    def get(self, layer_id: str, volatile: bool = False) -> str:
         self._require(layer_id)
         return self._dir(layer_id)
 
