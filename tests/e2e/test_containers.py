@@ -460,3 +460,14 @@ def test_tty_logs_are_raw(busybox, names):
     result = subprocess.run(["docker", "logs", name], env=busybox.env(), capture_output=True,
                             timeout=30)  # bytes: text mode would turn \r\n into \n
     assert result.stdout == b"tty\r\nerr\r\n" and result.stderr == b""
+
+
+def test_only_rm_containers_have_a_volatile_rootfs(busybox, names):
+    # overlay's "volatile": a --rm container's changes need not survive a host crash, so
+    # its rootfs is never synced; any other container's is (as Docker's)
+    probe = "grep -c -E 'volatile' /proc/self/mountinfo || true"
+    scratch = docker_cli(busybox, "run", "--rm", "--network", "none", "busybox", "sh", "-c", probe)
+    kept = docker_cli(busybox, "run", "--name", names(), "--network", "none", "busybox", "sh", "-c", probe)
+    assert kept.returncode == 0 and kept.stdout.strip() == "0", kept
+    if docker_cli(busybox, "info", "--format", "{{.Driver}}").stdout.strip() == "overlay2":
+        assert scratch.returncode == 0 and int(scratch.stdout.strip()) >= 1, scratch

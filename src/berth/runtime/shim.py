@@ -142,13 +142,13 @@ class ShimSpawner:
             sock.settimeout(timeout)
             sock.connect(self.socket_path)
             sock.sendall(state.encode() + b"\n")
-            chunks = []
-            try:
-                while chunk := sock.recv(65536):
-                    chunks.append(chunk)
+            output = bytearray()
+            try:  # up to the launch line's end: no need to wait for the launcher's exit
+                while b"\n" not in output and (chunk := sock.recv(65536)):
+                    output += chunk
             except socket.timeout as e:
                 raise SystemError_(f"shim for {os.path.basename(state)} did not start in {timeout}s") from e
-            return b"".join(chunks)
+            return bytes(output)
 
     def _ensure_running(self) -> bool:
         with self._lock:

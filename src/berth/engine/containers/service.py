@@ -285,6 +285,18 @@ class ContainerService:
         self._mounted[container.id] = started
         return started
 
+    def _unmount_all(self, container: Container, rootfs: bool) -> None:
+        """Volumes, then (with ``rootfs``) the container's filesystem; failures are logged."""
+        try:
+            self._unmount_volumes(container)
+        except BerthError as exc:
+            log.warning("unmounting volumes of %s failed: %s", container.id[:12], exc)
+        if rootfs:
+            try:
+                self.engine.images.layers.unmount(container.id)
+            except BerthError as exc:
+                log.warning("unmount of %s failed: %s", container.id[:12], exc)
+
     def _unmount_volumes(self, container: Container) -> None:
         started = self._mounted.pop(container.id, None)
         if started is None:  # after a daemon restart: what the record says was mounted
@@ -333,21 +345,15 @@ class ContainerService:
         state = shimlib.state_dir(self.engine.exec_root, container.id)
         rootfs = None
         try:
-            rootfs = await asyncio.to_thread(self.engine.images.layers.mount, container.id)
+            # a --rm container's changes go with it, even after a crash (reconcile removes it)
+            rootfs = await asyncio.to_thread(self.engine.images.layers.mount, container.id,
+                                             bool(container.host_config.get("AutoRemove")))
             os.makedirs(state, mode=0o700, exist_ok=True)
             netns = await self._network_setup(container)
-            spec = await asyncio.to_thread(self._build_spec, container, rootfs, netns)
-            await asyncio.to_thread(oci.write_bundle, state, spec)
-            driver, log_opts = self._log_driver(container.host_config)
-            options = shimlib.ShimOptions(
-                container_id=container.id, runtime_root=self.runtime_root,
-                runtime=self._runtime_binary(container.host_config), stdin=bool(container.config.get("OpenStdin")),
-                tty=bool(container.config.get("Tty")), log_driver=driver,
-                log_path=container.log_path or None, log_opts=log_opts, run=True)
-            client = await asyncio.to_thread(shimlib.start_shim, state, options, spawner=self.spawner)
+            options = self._shim_options(container)
+            client = await asyncio.to_thread(self._launch, container, rootfs, netns, state, options)
             try:
-                await self._connect_pending_attaches(container, client)
-                started = await asyncio.to_thread(client.start)
+                started = await self._attach_and_start(container, client)
             except BaseException:
                 await asyncio.to_thread(_end_shim, client)  # its process runs already (run=True)
                 raise
@@ -429,19 +435,55 @@ class ContainerService:
         networks = getattr(self.engine, "networks", None)
         return await networks.setup_container(container) if networks else None
 
-    async def _connect_pending_attaches(self, container: Container, client: shimlib.ShimClient) -> None:
-        """Clients that attached before start get their streams now, before the process runs,
-        so not a byte of output is missed."""
-        for request in self._pending_attach.pop(container.id, []):
-            if request.ready.done():
-                continue
+    def _shim_options(self, container: Container) -> shimlib.ShimOptions:
+        driver, log_opts = self._log_driver(container.host_config)
+        return shimlib.ShimOptions(
+            container_id=container.id, runtime_root=self.runtime_root,
+            runtime=self._runtime_binary(container.host_config),
+            stdin=bool(container.config.get("OpenStdin")), tty=bool(container.config.get("Tty")),
+            log_driver=driver, log_path=container.log_path or None, log_opts=log_opts, run=True)
+
+    def _launch(self, container: Container, rootfs: str, netns: str | None, state: str,
+                options: shimlib.ShimOptions) -> shimlib.ShimClient:
+        """Spec, bundle and shim (``runc run --detach``), in one trip to a worker thread."""
+        oci.write_bundle(state, self._build_spec(container, rootfs, netns))
+        return shimlib.start_shim(state, options, spawner=self.spawner)
+
+    async def _attach_and_start(self, container: Container, client: shimlib.ShimClient) -> dict[str, Any]:
+        """Clients that attached before start get their streams first, before the process's
+        output is let through, so not a byte of it is missed; then the start. One trip to a
+        worker thread for all of it."""
+        requests = [r for r in self._pending_attach.pop(container.id, []) if not r.ready.done()]
+        stdin_once = bool(container.config.get("StdinOnce"))
+
+        def attach_all_then_start() -> tuple[list[Any], dict[str, Any] | None, BaseException | None]:
+            streams: list[Any] = []
+            for r in requests:
+                try:
+                    streams.append(client.attach(r.stdin, r.stdout, r.stderr, stdin_once))
+                except Exception as exc:  # noqa: BLE001 - handed to the attacher below
+                    streams.append(exc)
             try:
-                raw = await asyncio.to_thread(
-                    client.attach, request.stdin, request.stdout, request.stderr,
-                    bool(container.config.get("StdinOnce")))
-                request.ready.set_result(await AsyncShimStream.wrap(raw))
-            except Exception as exc:  # noqa: BLE001 - hand the failure to the attacher
-                request.ready.set_exception(exc)
+                return streams, client.start(), None
+            except BaseException as exc:  # noqa: BLE001 - raised below, once streams are handed out
+                return streams, None, exc
+
+        streams, started, error = await asyncio.to_thread(attach_all_then_start)
+        for request, raw in zip(requests, streams):
+            if request.ready.done():  # the attacher went away meanwhile
+                if not isinstance(raw, Exception):
+                    raw.close()
+            elif isinstance(raw, Exception):
+                request.ready.set_exception(raw)
+            else:
+                try:
+                    request.ready.set_result(await AsyncShimStream.wrap(raw))
+                except Exception as exc:  # noqa: BLE001 - hand the failure to the attacher
+                    request.ready.set_exception(exc)
+        if error is not None:
+            raise error
+        assert started is not None
+        return started
 
     async def _fail_start(self, container: Container, state: str, rootfs: str | None,
                           message: str, exit_code: int) -> None:
@@ -462,15 +504,7 @@ class ContainerService:
 
     async def _release_resources(self, container: Container, state: str, unmount: bool = True,
                                  remove_state: bool = True) -> None:
-        try:
-            await asyncio.to_thread(self._unmount_volumes, container)
-        except BerthError as exc:
-            log.warning("unmounting volumes of %s failed: %s", container.id[:12], exc)
-        if unmount:
-            try:
-                await asyncio.to_thread(self.engine.images.layers.unmount, container.id)
-            except BerthError as exc:
-                log.warning("unmount of %s failed: %s", container.id[:12], exc)
+        await asyncio.to_thread(self._unmount_all, container, unmount)
         networks = getattr(self.engine, "networks", None)
         if networks:
             try:
@@ -712,13 +746,7 @@ class ContainerService:
         monitor = self._monitors.pop(container.id, None)
         if monitor:
             monitor.cancel()
-        try:
-            await asyncio.to_thread(self.engine.images.layers.remove_rw, container.id)
-        except NotFound:
-            pass
-        errors = await asyncio.to_thread(self.engine.volumes.detach, container.id,
-                                         mounts.plans_from_docs(container.mounts),
-                                         remove_anonymous=volumes)
+        errors = await asyncio.to_thread(self._remove_layer_and_volumes, container, volumes)
         for error in errors:
             log.warning("removing volumes of %s: %s", container.id[:12], error)
         networks = getattr(self.engine, "networks", None)
@@ -739,6 +767,16 @@ class ContainerService:
         removed = self._removed.pop(container.id, None)
         if removed:
             removed.set()
+
+    def _remove_layer_and_volumes(self, container: Container, anonymous_volumes: bool) -> list[str]:
+        """The container's layer goes and its volume references are dropped (with
+        ``anonymous_volumes``, as ``rm -v``, its anonymous volumes too); returns errors."""
+        try:
+            self.engine.images.layers.remove_rw(container.id)
+        except NotFound:
+            pass
+        return self.engine.volumes.detach(container.id, mounts.plans_from_docs(container.mounts),
+                                          remove_anonymous=anonymous_volumes)
 
     # -- rename / resize -------------------------------------------------------------------
     async def rename(self, ref: str, new_name: str) -> None:
