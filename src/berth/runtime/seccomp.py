@@ -186,14 +186,12 @@ def seccomp_for(setting: str | None, capabilities: list[str], privileged: bool,
     default profile) or the profile JSON itself (the docker CLI sends the file's content).
     Privileged containers run unconfined unless a profile is given explicitly, as in Docker.
     """
+    if not setting:
+        if privileged:
+            return None
+        setting = daemon_default
     if setting == "unconfined":
         return None
-    if not setting and privileged:
-        return None
-    if not setting:
-        setting = daemon_default
-        if setting == "unconfined":
-            return None
     if not setting or setting == "builtin":
         if privileged:
             return None

@@ -26,6 +26,7 @@ from berth.errors import InvalidParameter, NotFound
 from ..archive import ApplyResult
 from ..changes import Change
 from ..tarsplit import Recorder
+from ..trash import Trash
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -43,6 +44,7 @@ def check_id(layer_id: str) -> str:
 
 class GraphDriver(abc.ABC):
     name: str = ""
+    trash: Trash | None = None  # where removed layers go to be deleted in the background
 
     def __init__(self, root: str):
         self.root = os.path.abspath(root)
@@ -120,8 +122,7 @@ class GraphDriver(abc.ABC):
 
     def settle(self, timeout: float | None = None) -> bool:
         """Wait for removed layers to be deleted from disk (they go in the background)."""
-        trash = getattr(self, "trash", None)
-        return trash.wait_empty(timeout) if trash is not None else True
+        return self.trash.wait_empty(timeout) if self.trash is not None else True
 
     def _require(self, layer_id: str) -> None:
         check_id(layer_id)

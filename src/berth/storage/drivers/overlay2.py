@@ -29,10 +29,10 @@ from berth.errors import Conflict, InvalidParameter, NotFound
 
 from ..archive import OVERLAY, ApplyResult, apply_layer
 from ..changes import Change, overlay_changes
-from ..trash import Trash
 from ..fsutil import atomic_write, read_text
 from ..tarsplit import Recorder
 from ..tarwrite import directory_size, tar_directory
+from ..trash import Trash
 from . import GraphDriver, check_id
 from . import mount as mnt
 
@@ -84,6 +84,17 @@ def _check_support(testdir: str) -> tuple[bool, str]:
         return False, f"{testdir} is on overlayfs, which cannot hold overlay upper dirs"
     if not mnt.supports_d_type(testdir):
         return False, "backing filesystem does not support d_type"
+    error = _test_mount(testdir)
+    return (False, f"test mount failed: {error}") if error else (True, "")
+
+
+def _volatile_supported(home: str) -> bool:
+    """Whether this kernel takes overlay's ``volatile`` option (Linux 5.10+)."""
+    return _test_mount(home, ",volatile") is None
+
+
+def _test_mount(testdir: str, extra_options: str = "") -> OSError | None:
+    """Mount and unmount a two-lower overlay in a scratch dir; the error, if it failed."""
     tmp = tempfile.mkdtemp(prefix="check-overlayfs-support", dir=testdir)
     try:
         for d in ("lower1", "lower2", "upper", "work", "merged"):
@@ -91,29 +102,11 @@ def _check_support(testdir: str) -> tuple[bool, str]:
         merged = os.path.join(tmp, "merged")
         opts = f"lowerdir={tmp}/lower2:{tmp}/lower1,upperdir={tmp}/upper,workdir={tmp}/work"
         try:
-            mnt.mount("overlay", merged, "overlay", 0, opts)
+            mnt.mount("overlay", merged, "overlay", 0, opts + extra_options)
         except OSError as e:
-            return False, f"test mount failed: {e}"
+            return e
         mnt.unmount(merged)
-        return True, ""
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _volatile_supported(home: str) -> bool:
-    """Whether this kernel takes overlay's ``volatile`` option (Linux 5.10+)."""
-    tmp = tempfile.mkdtemp(prefix="check-overlayfs-support", dir=home)
-    try:
-        for d in ("lower", "upper", "work", "merged"):
-            os.mkdir(os.path.join(tmp, d))
-        merged = os.path.join(tmp, "merged")
-        try:
-            mnt.mount("overlay", merged, "overlay", 0,
-                      f"lowerdir={tmp}/lower,upperdir={tmp}/upper,workdir={tmp}/work,volatile")
-        except OSError:
-            return False
-        mnt.unmount(merged)
-        return True
+        return None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
