@@ -41,6 +41,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -494,6 +495,16 @@ class ShimClient:
                 return json.load(f)
         except (FileNotFoundError, ValueError):
             return None
+
+    def read_exit_when_gone(self, wait: float = 5.0) -> dict[str, Any] | None:
+        """The exit record of a shim that is going away: it stops answering just before it
+        writes exit.json, so poll for the file while the shim still lives (up to ``wait``)."""
+        deadline = time.monotonic() + wait
+        while True:
+            record = self.read_exit()
+            if record is not None or not self.is_alive() or time.monotonic() > deadline:
+                return record if record is not None else self.read_exit()
+            time.sleep(0.02)
 
     def shim_pid(self) -> int | None:
         try:

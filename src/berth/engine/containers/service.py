@@ -14,7 +14,6 @@ import logging
 import os
 import shutil
 import signal as signals
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
@@ -525,10 +524,12 @@ class ContainerService:
                 result = await wait_in_thread(lambda: client.wait(None))
         except asyncio.CancelledError:
             return
-        except BerthError as exc:
+        except Exception as exc:  # noqa: BLE001 - a monitor that died would leave it "running"
+            if not isinstance(exc, BerthError):
+                log.exception("waiting on the shim of %s failed", container.id[:12])
             # the shim unlinks its socket just before it writes exit.json: give it a moment
-            result = await asyncio.to_thread(_late_exit_record, client) or \
-                {"exit_code": 255, "error": exc.message}
+            result = await asyncio.to_thread(client.read_exit_when_gone) or \
+                {"exit_code": 255, "error": getattr(exc, "message", None) or str(exc)}
         await self._on_exit(container, result, notice)
 
     async def _on_exit(self, container: Container, result: dict[str, Any],
