@@ -173,6 +173,22 @@ def test_sighup_reloads_debug(fresh_berthd):
     assert info["Debug"] is True and info["Labels"] == ["team=berth"]
 
 
+def test_sigusr1_dumps_threads_and_tasks(fresh_berthd):
+    daemon = fresh_berthd()
+    daemon.process.send_signal(signal.SIGUSR1)
+    deadline = time.time() + 10
+    dumps = []
+    while time.time() < deadline and not dumps:
+        dumps = [name for name in os.listdir(daemon.exec_root) if name.startswith("berthd-stacks-")]
+        time.sleep(0.1)
+    assert len(dumps) == 1
+    with open(os.path.join(daemon.exec_root, dumps[0])) as handle:
+        text = handle.read()
+    assert "=== thread MainThread" in text and "=== task " in text
+    assert "stack dump written to" in daemon.log()
+    assert daemon.process.poll() is None  # and the daemon carries on
+
+
 def test_default_runtime_is_recorded_at_create_and_unknown_ones_refused():
     from images_harness import import_busybox
     daemon = start_daemon(config={"runtimes": {"other": {"path": "runc"}},

@@ -10,7 +10,7 @@ import sys
 
 from berth import API_VERSION, __version__
 from berth.daemon import config as daemon_config
-from berth.daemon import listeners, logs
+from berth.daemon import listeners, logs, stackdump
 from berth.daemon.config import ConfigError, DaemonConfig
 from berth.daemon.lock import DataRootLock, remove_pidfile, write_pidfile
 
@@ -93,9 +93,16 @@ class Daemon:
             log.info("Reloaded configuration: %s", ", ".join(changed) or "no changes")
             engine.publish_reload()
 
+        def dump() -> None:
+            try:
+                log.info("stack dump written to %s", stackdump.dump_stacks(self.config.exec_root))
+            except OSError as exc:
+                log.error("writing the stack dump failed: %s", exc)
+
         loop.add_signal_handler(signal.SIGTERM, stop)
         loop.add_signal_handler(signal.SIGINT, stop)
         loop.add_signal_handler(signal.SIGHUP, reload)
+        loop.add_signal_handler(signal.SIGUSR1, dump)
 
 
 def run_event_loop(coroutine) -> None:
