@@ -43,7 +43,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from berth.errors import (BerthError, Conflict, InvalidParameter, NotFound, SystemError_,
                           Unavailable)
@@ -91,12 +91,16 @@ class ShimOptions:
     run: bool = False
 
     def to_json(self, bundle: str) -> dict[str, Any]:
-        runtime = shutil.which(self.runtime) or self.runtime
-        return {"id": self.container_id, "bundle": bundle, "runtime": runtime,
+        return {"id": self.container_id, "bundle": bundle, "runtime": runtime_path(self.runtime),
                 "runtime_root": self.runtime_root, "runtime_args": list(self.runtime_args),
                 "stdin": self.stdin, "tty": self.tty, "log_driver": self.log_driver,
                 "log_path": self.log_path, "log_opts": dict(self.log_opts),
                 "log_attrs": self.log_attrs, "oom": self.oom, "run": self.run}
+
+
+def runtime_path(runtime: str) -> str:
+    """The runtime binary as the shim runs it (and as the spawner's sealed copies are named)."""
+    return shutil.which(runtime) or runtime
 
 
 def _boot_code(module: str, function: str) -> str:
@@ -118,11 +122,14 @@ def shim_command(state: str, python: str | None = None) -> list[str]:
 class ShimSpawner:
     """The daemon's handle on ``berth.runtime.spawner``: shims forked from a process that has
     them imported already. Started lazily; a spawner that died is started again; one that
-    cannot start at all is not tried again, and shims start the slow way (an interpreter each)."""
+    cannot start at all is not tried again, and shims start the slow way (an interpreter each).
+    ``runtime_paths`` gives, when the spawner starts, the runtime binaries it keeps a sealed
+    copy of (``berth.runtime.sealedexe``)."""
 
-    def __init__(self, exec_root: str):
+    def __init__(self, exec_root: str, runtime_paths: Callable[[], list[str]] = list):
         self.socket_path = os.path.join(exec_root, "shim-spawner.sock")
         self.containers_dir = os.path.join(exec_root, "containers")
+        self.runtime_paths = runtime_paths
         self._proc: subprocess.Popen | None = None
         self._broken = False
         self._lock = threading.Lock()
@@ -159,7 +166,8 @@ class ShimSpawner:
                 return False
             os.makedirs(self.containers_dir, mode=0o700, exist_ok=True)
             _fresh_bytecode()
-            command = _python_command("spawner", "main", None, self.socket_path, self.containers_dir)
+            command = _python_command("spawner", "main", None, self.socket_path, self.containers_dir,
+                                      *self.runtime_paths())
             try:
                 proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         close_fds=True, start_new_session=True, cwd="/")
@@ -196,7 +204,8 @@ def _fresh_bytecode() -> None:
     runtime = os.path.dirname(os.path.abspath(__file__))
     for path in (os.path.join(os.path.dirname(runtime), "__init__.py"),
                  *(os.path.join(runtime, name) for name in
-                   ("__init__.py", "spawner.py", "shimd.py", "logs.py", "wirejson.py"))):
+                   ("__init__.py", "spawner.py", "shimd.py", "logs.py", "wirejson.py",
+                    "sealedexe.py"))):
         compileall.compile_file(path, quiet=2)  # skips what is up to date; a read-only tree is fine
 
 

@@ -554,11 +554,13 @@ class Conn:
 
 
 class Shim:
-    def __init__(self, state_dir: str, cfg: dict, ready_fd: int):
+    def __init__(self, state_dir: str, cfg: dict, ready_fd: int, runtime_fd: int | None = None):
         self.dir = state_dir
         self.cfg = cfg
         self.id = cfg["id"]
         self.ready_fd = ready_fd
+        # a sealed copy of the runtime binary (berth.runtime.sealedexe), kept for the shim's life
+        self.runtime_exe = f"/proc/self/fd/{runtime_fd}" if runtime_fd is not None else None
         self.ep = select.epoll()
         self.handlers: dict = {}
         self.children: dict = {}     # pid -> callback(status) for runc invocations
@@ -628,9 +630,16 @@ class Shim:
                 "--log-format", "json", *self.cfg.get("runtime_args", []), *args]
         fds = stdio or (self.devnull, self.devnull, self.devnull)
         actions = [(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in enumerate(fds)]
-        pid = os.posix_spawnp(argv[0], argv, self.env, file_actions=actions,
-                              setsigdef=RESET_IN_CHILDREN,
-                              setsigmask=())
+        options = {"file_actions": actions, "setsigdef": RESET_IN_CHILDREN, "setsigmask": ()}
+        pid = None
+        if self.runtime_exe:
+            try:
+                pid = os.posix_spawn(self.runtime_exe, argv, self.env, **options)
+            except OSError as e:
+                sys.stderr.write(f"running {argv[0]} from its sealed copy failed ({e}): using its path\n")
+                self.runtime_exe = None
+        if pid is None:
+            pid = os.posix_spawnp(argv[0], argv, self.env, **options)
 
         def done(status: int) -> None:
             error = None
@@ -1127,8 +1136,21 @@ def _read_counter(path: str, key: str) -> int:
     return 0
 
 
-def main(argv: list[str]) -> None:
-    """``shimd <state-dir>``: fork the shim, print its launch result, exit 0/1."""
+def _keep_own_runtime(sealed_runtimes: dict[str, int], runtime: str | None) -> int | None:
+    """The fd of this container's runtime's sealed copy; the other copies are closed, so a
+    shim never pins a binary it does not run."""
+    own = None
+    for path, fd in sealed_runtimes.items():
+        if path == runtime:
+            own = fd
+        else:
+            os.close(fd)
+    return own
+
+
+def main(argv: list[str], sealed_runtimes: dict[str, int] | None = None) -> None:
+    """``shimd <state-dir>``: fork the shim, print its launch result, exit 0/1.
+    ``sealed_runtimes`` (from the spawner): runtime path -> fd of its sealed copy."""
     state_dir = os.path.abspath(argv[0])
     with open(os.path.join(state_dir, "shim.json"), "rb") as f:
         cfg = wirejson.loads(f.read())
@@ -1156,10 +1178,11 @@ def main(argv: list[str]) -> None:
     os.close(log)
     for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP):
         _signal.signal(sig, _signal.SIG_IGN)
+    runtime_fd = _keep_own_runtime(sealed_runtimes or {}, cfg.get("runtime"))
     try:
         _set_subreaper()
         _write_atomic(os.path.join(state_dir, "shim.pid"), str(os.getpid()))
-        shim = Shim(state_dir, cfg, ready_w)
+        shim = Shim(state_dir, cfg, ready_w, runtime_fd)
         shim.serve()
     except BaseException as e:  # report, never hang the launcher
         try:

@@ -9,6 +9,10 @@ with the connection as its stdout, so the daemon reads the shim's launch line ex
 would from a ``python -m``-started shim, then EOF. The child forks the shim itself (own
 session) and exits, so shims never belong to the spawner and outlive it and the daemon.
 
+It also holds a sealed in-memory copy of each runtime binary named on its command line
+(``berth.runtime.sealedexe``), remade when the binary changes on disk; the shims it forks
+run runc from it.
+
 The spawner exits when its stdin reaches EOF: the daemon stopped or died. It imports no
 more than a shim does (it is the image every shim is forked from).
 """
@@ -22,18 +26,18 @@ import sys
 
 import _socket
 
-from berth.runtime import shimd, wirejson
+from berth.runtime import sealedexe, shimd, wirejson
 
 REQUEST_TIMEOUT = 10.0
 MAX_REQUEST = 4096
 
 
 def main(argv: list[str]) -> None:
-    """``spawner <socket-path> <containers-dir>``"""
-    serve(argv[0], argv[1])
+    """``spawner <socket-path> <containers-dir> [<runtime-binary>...]``"""
+    serve(argv[0], argv[1], argv[2:])
 
 
-def serve(socket_path: str, containers_dir: str) -> None:
+def serve(socket_path: str, containers_dir: str, runtimes: list[str] | None = None) -> None:
     containers_dir = os.path.realpath(containers_dir)
     try:
         os.unlink(socket_path)
@@ -48,6 +52,7 @@ def serve(socket_path: str, containers_dir: str) -> None:
     own_socket = os.stat(socket_path).st_ino
     listener.listen(64)
     shimd.prepare()
+    sealed = sealedexe.SealedRuntimes(runtimes or [])
     # Every shim starts as a copy of this process: give back what start-up freed (compiling
     # modules whose bytecode was stale left ~3.5 MB in the heap here).
     gc.collect()
@@ -70,15 +75,16 @@ def serve(socket_path: str, containers_dir: str) -> None:
                     return
             else:
                 conn, _ = listener._accept()
+                sealed.refresh()
                 pid = os.fork()
                 if pid == 0:
                     poller.close()
                     listener.close()
-                    _child(conn, containers_dir)  # never returns
+                    _child(conn, containers_dir, sealed.fds())  # never returns
                 os.close(conn)
 
 
-def _child(conn: int, containers_dir: str) -> None:
+def _child(conn: int, containers_dir: str, sealed_runtimes: dict[str, int]) -> None:
     """Read the state directory, then become the launcher ``shimd.main`` expects to be."""
     os.dup2(conn, 1)  # from here on, whatever is written to stdout reaches the daemon
     os.close(conn)
@@ -96,7 +102,7 @@ def _child(conn: int, containers_dir: str) -> None:
         if os.path.dirname(state_dir) != containers_dir:
             _reply_error("state directory outside exec-root")
             os._exit(1)
-        shimd.main([state_dir])  # forks the shim, writes its launch line to fd 1, exits
+        shimd.main([state_dir], sealed_runtimes)  # forks the shim, writes its launch line to fd 1, exits
     except BaseException as e:  # report, never leave the daemon waiting
         _reply_error(f"{type(e).__name__}: {e}")
         sys.stderr.write(f"spawner: {type(e).__name__}: {e}\n")

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from berth.errors import Conflict, InvalidParameter, NotFound
-from berth.runtime import cgroups, oci, shim, spec as specmod
+from berth.runtime import cgroups, oci, sealedexe, shim, spec as specmod
 from rt_support import needs_runc
 
 pytestmark = [needs_runc, pytest.mark.timeout(60)]
@@ -424,6 +424,37 @@ def test_spawner_restarts_and_refuses_foreign_directories(env):
         assert e.value.exit_code == 127
     finally:
         spawner.close()
+
+
+@pytest.mark.parametrize("sealed", [True, False])
+def test_spawned_shims_run_runc_from_a_sealed_copy(env, tmp_path, sealed):
+    seen = tmp_path / "runc-exe"  # an OCI hook run by runc records what runc runs from
+    hook = tmp_path / "hook"
+    hook.write_text(f"#!/bin/sh\nreadlink /proc/$PPID/exe > {seen}\n")
+    hook.chmod(0o755)
+    runc = shim.runtime_path("runc")
+    spawner = shim.ShimSpawner(env.exec_root, lambda: [runc] if sealed else [])
+    try:
+        cid, sd, sp, opts = env.prepare(["echo", "ok"], run=True)
+        sp["hooks"] = {"createRuntime": [{"path": str(hook)}]}
+        oci.write_bundle(sd, sp)
+        client = shim.start_shim(sd, opts, spawner=spawner)
+        held = [os.path.join(f"/proc/{client.shim_pid()}/fd", fd)
+                for fd in os.listdir(f"/proc/{client.shim_pid()}/fd")]
+        copies = [path for path in held if os.readlink(path).startswith("/memfd:")]
+        if sealed:  # the shim holds one copy, of runc
+            assert len(copies) == 1
+            with open(copies[0], "rb") as copy, open(runc, "rb") as original:
+                assert sealedexe.is_sealed(copy.fileno()) and copy.read() == original.read()
+        stream = client.attach()
+        client.start()
+        assert stream.read_all()[0] == b"ok\n" and client.wait(timeout=10)["exit_code"] == 0
+    finally:
+        spawner.close()
+    if sealed:
+        assert seen.read_text().startswith("/memfd:runc")
+    else:
+        assert seen.read_text() == os.path.realpath(runc) + "\n" and copies == []
 
 
 def _spawned_run(env, spawner, cmd):

@@ -86,7 +86,7 @@ class ContainerService:
         self.engine = engine
         self.root = os.path.join(engine.data_root, "containers")
         self.runtime_root = os.path.join(engine.exec_root, "runc")
-        self.spawner = shimlib.ShimSpawner(engine.exec_root)
+        self.spawner = shimlib.ShimSpawner(engine.exec_root, self._runtime_paths)
         os.makedirs(self.root, mode=0o710, exist_ok=True)
         self._trash = Trash(os.path.join(self.root, ".trash"))  # removed containers' files
         self._containers: dict[str, Container] = {}
@@ -372,6 +372,11 @@ class ContainerService:
         self._event(container, "start")
         self._monitors[container.id] = asyncio.ensure_future(self._monitor(container, client))
         self._notify("on_start", container)
+
+    def _runtime_paths(self) -> list[str]:
+        """Every configured runtime binary, resolved as shims run them."""
+        paths = (spec.get("path") or name for name, spec in self.engine.runtimes().items())
+        return sorted({shimlib.runtime_path(path) for path in paths})
 
     def _runtime_binary(self, host_config: dict[str, Any]) -> str:
         name = host_config.get("Runtime") or self.engine.config.default_runtime or "runc"
