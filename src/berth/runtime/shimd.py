@@ -1148,12 +1148,9 @@ def _keep_own_runtime(sealed_runtimes: dict[str, int], runtime: str | None) -> i
     return own
 
 
-def main(argv: list[str], sealed_runtimes: dict[str, int] | None = None) -> None:
-    """``shimd <state-dir>``: fork the shim, print its launch result, exit 0/1.
-    ``sealed_runtimes`` (from the spawner): runtime path -> fd of its sealed copy."""
+def main(argv: list[str]) -> None:
+    """``shimd <state-dir>``: fork the shim, print its launch result, exit 0/1."""
     state_dir = os.path.abspath(argv[0])
-    with open(os.path.join(state_dir, "shim.json"), "rb") as f:
-        cfg = wirejson.loads(f.read())
     ready_r, ready_w = os.pipe()
     pid = os.fork()
     if pid:
@@ -1165,6 +1162,13 @@ def main(argv: list[str], sealed_runtimes: dict[str, int] | None = None) -> None
         os.write(1, out)
         os._exit(0 if out.startswith(b'{"ok":true') else 1)
     os.close(ready_r)
+    become_shim(state_dir, ready_w)
+
+
+def become_shim(state_dir: str, ready_fd: int, sealed_runtimes: dict[str, int] | None = None) -> None:
+    """Turn this process into the shim of ``state_dir``, in a session of its own; the launch
+    result (one JSON line) goes to ``ready_fd``. Never returns. ``sealed_runtimes`` (from the
+    spawner): runtime path -> fd of its sealed copy."""
     os.setsid()
     # Sockets are bound by names relative to the state dir (and runc, our child, connects to
     # the console socket the same way): absolute paths can exceed AF_UNIX's 108 bytes.
@@ -1178,15 +1182,17 @@ def main(argv: list[str], sealed_runtimes: dict[str, int] | None = None) -> None
     os.close(log)
     for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP):
         _signal.signal(sig, _signal.SIG_IGN)
-    runtime_fd = _keep_own_runtime(sealed_runtimes or {}, cfg.get("runtime"))
     try:
+        with open(os.path.join(state_dir, "shim.json"), "rb") as f:
+            cfg = wirejson.loads(f.read())
+        runtime_fd = _keep_own_runtime(sealed_runtimes or {}, cfg.get("runtime"))
         _set_subreaper()
         _write_atomic(os.path.join(state_dir, "shim.pid"), str(os.getpid()))
-        shim = Shim(state_dir, cfg, ready_w, runtime_fd)
+        shim = Shim(state_dir, cfg, ready_fd, runtime_fd)
         shim.serve()
     except BaseException as e:  # report, never hang the launcher
         try:
-            os.write(ready_w, (wirejson.dumps({"ok": False, "error": f"shim: {e}"}) + "\n").encode())
+            os.write(ready_fd, (wirejson.dumps({"ok": False, "error": f"shim: {e}"}) + "\n").encode())
         except OSError:
             pass
         sys.stderr.write(f"shim failed: {type(e).__name__}: {e}\n")

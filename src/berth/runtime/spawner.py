@@ -4,10 +4,10 @@ forks a shim for each request, so a container start does not pay for a Python st
 
 The daemon starts one spawner (``berth.runtime.shim.ShimSpawner``) with a pipe as its stdin
 and a listening socket path. Protocol, one request per connection: the daemon sends a state
-directory and ``\\n``; the spawner forks, and the child runs ``shimd.main`` on that directory
-with the connection as its stdout, so the daemon reads the shim's launch line exactly as it
-would from a ``python -m``-started shim, then EOF. The child forks the shim itself (own
-session) and exits, so shims never belong to the spawner and outlive it and the daemon.
+directory and ``\\n``; the spawner forks, and the child becomes that directory's shim
+(``shimd.become_shim``, in a session of its own) and writes its launch line on the
+connection, exactly what a ``python -m``-started shim prints, then closes it. Shims outlive
+the spawner and the daemon; the spawner reaps those that exit before it does.
 
 It also holds a sealed in-memory copy of each runtime binary named on its command line
 (``berth.runtime.sealedexe``), remade when the binary changes on disk; the shims it forks
@@ -62,7 +62,7 @@ def serve(socket_path: str, containers_dir: str, runtimes: list[str] | None = No
     poller.register(0, select.EPOLLIN)
     poller.register(listener.fileno(), select.EPOLLIN)
     while True:
-        for _ in shimd.reaped_children():  # the launchers, which exit once their shim runs
+        for _ in shimd.reaped_children():  # shims that have exited (and children that failed)
             pass
         try:
             events = poller.poll(1.0)
@@ -85,8 +85,8 @@ def serve(socket_path: str, containers_dir: str, runtimes: list[str] | None = No
 
 
 def _child(conn: int, containers_dir: str, sealed_runtimes: dict[str, int]) -> None:
-    """Read the state directory, then become the launcher ``shimd.main`` expects to be."""
-    os.dup2(conn, 1)  # from here on, whatever is written to stdout reaches the daemon
+    """Read the state directory, then become its shim."""
+    os.dup2(conn, 1)  # until the shim takes over, whatever is written to stdout reaches the daemon
     os.close(conn)
     try:
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, os.dup(1))
@@ -102,7 +102,7 @@ def _child(conn: int, containers_dir: str, sealed_runtimes: dict[str, int]) -> N
         if os.path.dirname(state_dir) != containers_dir:
             _reply_error("state directory outside exec-root")
             os._exit(1)
-        shimd.main([state_dir], sealed_runtimes)  # forks the shim, writes its launch line to fd 1, exits
+        shimd.become_shim(state_dir, os.dup(1), sealed_runtimes)  # never returns
     except BaseException as e:  # report, never leave the daemon waiting
         _reply_error(f"{type(e).__name__}: {e}")
         sys.stderr.write(f"spawner: {type(e).__name__}: {e}\n")
