@@ -213,11 +213,7 @@ class ContainerService:
             network_settings=network_settings)
         self._containers[container_id] = container  # holds the name against racing creates
         try:
-            await asyncio.to_thread(self.engine.images.layers.create_rw, container_id, image.top_layer,
-                                    initlayer.prepare)  # mount points out of the diff
-            container.graph_data = await asyncio.to_thread(
-                self.engine.images.layers.rw_metadata, container_id)
-            container.mounts = await asyncio.to_thread(self._create_volumes, container, mount_plans)
+            await asyncio.to_thread(self._create_filesystem, container, image.top_layer, mount_plans)
             self._save(container)
         except BaseException:
             self._containers.pop(container_id, None)
@@ -260,6 +256,14 @@ class ContainerService:
         return mounts.plan_mounts(
             config, host_config, data_root=self.engine.data_root, exists=os.path.exists,
             volumes_from=lambda ref: mounts.plans_from_docs(self.get(ref).mounts))
+
+    def _create_filesystem(self, container: Container, top_layer: str | None,
+                           plans: list[MountPlan]) -> None:
+        """The container's read-write layer and its volumes (one trip to a worker thread)."""
+        layers = self.engine.images.layers
+        layers.create_rw(container.id, top_layer, initlayer.prepare)  # mount points out of the diff
+        container.graph_data = layers.rw_metadata(container.id)
+        container.mounts = self._create_volumes(container, plans)
 
     def _create_volumes(self, container: Container, plans: list[MountPlan]) -> list[dict[str, Any]]:
         """Create/reference the container's volumes and copy image content into new ones."""

@@ -29,7 +29,7 @@ from berth.errors import Conflict, InvalidParameter, NotFound
 
 from ..archive import OVERLAY, ApplyResult, apply_layer
 from ..changes import Change, overlay_changes
-from ..fsutil import atomic_write, read_text
+from ..fsutil import atomic_write, read_text, write_new_files
 from ..tarsplit import Recorder
 from ..tarwrite import directory_size, tar_directory
 from ..trash import Trash
@@ -186,24 +186,24 @@ class Overlay2Driver(GraphDriver):
         try:
             os.mkdir(os.path.join(d, "diff"), 0o755)
             os.chmod(os.path.join(d, "diff"), 0o755)
-            lid = self._new_link(layer_id)
-            atomic_write(os.path.join(d, "link"), lid.encode())
-            if not parent:
-                return
-            os.mkdir(os.path.join(d, "work"), 0o700)
-            committed = os.path.join(self._dir(parent), "committed")
-            if not os.path.exists(committed):  # the parent's first child; two fsyncs saved after
-                atomic_write(committed, b"", 0o600)
-            plink = read_text(os.path.join(self._dir(parent), "link"))
-            if not plink:
-                raise NotFound(f"layer {parent} has no link")
-            lowers = [f"{LINK_DIR}/{plink}"]
-            parent_lower = self._lower(parent)
-            if parent_lower:
-                lowers += parent_lower.split(":")
-            if len(lowers) > MAX_DEPTH:
-                raise InvalidParameter("max depth exceeded")
-            atomic_write(os.path.join(d, "lower"), ":".join(lowers).encode())
+            files = {"link": self._new_link(layer_id).encode()}
+            if parent:
+                os.mkdir(os.path.join(d, "work"), 0o700)
+                committed = os.path.join(self._dir(parent), "committed")
+                if not os.path.exists(committed):  # the parent's first child; two fsyncs saved after
+                    atomic_write(committed, b"", 0o600)
+                plink = read_text(os.path.join(self._dir(parent), "link"))
+                if not plink:
+                    raise NotFound(f"layer {parent} has no link")
+                lowers = [f"{LINK_DIR}/{plink}"]
+                parent_lower = self._lower(parent)
+                if parent_lower:
+                    lowers += parent_lower.split(":")
+                if len(lowers) > MAX_DEPTH:
+                    raise InvalidParameter("max depth exceeded")
+                files["lower"] = ":".join(lowers).encode()
+            # a new directory nothing refers to yet: one directory fsync for both files
+            write_new_files(d, files)
         except BaseException:
             self.remove(layer_id)
             raise
