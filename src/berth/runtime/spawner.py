@@ -4,7 +4,8 @@ forks a shim for each request, so a container start does not pay for a Python st
 
 The daemon starts one spawner (``berth.runtime.shim.ShimSpawner``) with a pipe as its stdin
 and a listening socket path. Protocol, one request per connection: the daemon sends a state
-directory and ``\\n``; the spawner forks, and the child becomes that directory's shim
+directory and ``\\n``; a child the spawner forked in advance accepts the connection (and
+the spawner forks the next one), then the child becomes that directory's shim
 (``shimd.become_shim``, in a session of its own) and writes its launch line on the
 connection, exactly what a ``python -m``-started shim prints, then closes it. Shims outlive
 the spawner and the daemon; the spawner reaps those that exit before it does.
@@ -24,12 +25,19 @@ import os
 import select
 import sys
 
+import _signal
 import _socket
 
 from berth.runtime import sealedexe, shimd, wirejson
 
 REQUEST_TIMEOUT = 10.0
 MAX_REQUEST = 4096
+PR_SET_PDEATHSIG = 1
+
+
+def _prctl(option: int, value: int) -> None:
+    if shimd._libc_call("prctl", option, value, 0, 0, 0) != 0:
+        raise OSError(f"prctl({option}) failed")
 
 
 def main(argv: list[str]) -> None:
@@ -57,31 +65,73 @@ def serve(socket_path: str, containers_dir: str, runtimes: list[str] | None = No
     # modules whose bytecode was stale left ~3.5 MB in the heap here).
     gc.collect()
     shimd.trim_heap()
-    os.write(1, b"ready\n")
+    # A child is forked before each request arrives, so no fork sits on the critical path:
+    # it accepts the next connection itself, tells us on ``taken``, and we fork the next one.
+    taken_r, taken_w = os.pipe()
     poller = select.epoll()
     poller.register(0, select.EPOLLIN)
-    poller.register(listener.fileno(), select.EPOLLIN)
+    poller.register(taken_r, select.EPOLLIN)
+    waiting = _fork_waiting(listener, poller, taken_r, taken_w, containers_dir, sealed)
+    os.write(1, b"ready\n")
     while True:
-        for _ in shimd.reaped_children():  # shims that have exited (and children that failed)
-            pass
+        respawn = False
+        for pid, _ in shimd.reaped_children():  # shims that have exited, children that failed
+            respawn = respawn or pid == waiting
         try:
             events = poller.poll(1.0)
         except InterruptedError:
             continue
         for fd, _ in events:
             if fd == 0:
-                if not os.read(0, 4096):  # the daemon is gone
+                if not os.read(0, 4096):  # the daemon is gone (the waiting child sees it too)
                     _unlink_own(socket_path, own_socket)
                     return
             else:
-                conn, _ = listener._accept()
-                sealed.refresh()
-                pid = os.fork()
-                if pid == 0:
-                    poller.close()
-                    listener.close()
-                    _child(conn, containers_dir, sealed.fds())  # never returns
-                os.close(conn)
+                os.read(taken_r, 4096)
+                respawn = True
+        if respawn:
+            sealed.refresh()
+            waiting = _fork_waiting(listener, poller, taken_r, taken_w, containers_dir, sealed)
+
+
+def _fork_waiting(listener, parent_poller, taken_r: int, taken_w: int, containers_dir: str,
+                  sealed: sealedexe.SealedRuntimes) -> int:
+    """Fork the child that serves the next request; returns its pid. It dies with the
+    spawner while it waits (so a killed spawner's socket refuses, and the daemon starts a new
+    one), not once it has a request to serve."""
+    parent = os.getpid()
+    pid = os.fork()
+    if pid:
+        return pid
+    parent_poller.close()
+    os.close(taken_r)
+    try:
+        _prctl(PR_SET_PDEATHSIG, _signal.SIGKILL)
+        if os.getppid() != parent:  # it died before that took effect
+            os._exit(0)
+        poller = select.epoll()
+        poller.register(0, select.EPOLLIN)
+        poller.register(listener.fileno(), select.EPOLLIN)
+        conn = None
+        while conn is None:
+            for fd, _ in poller.poll():
+                if fd == 0 and not os.read(0, 4096):  # the daemon is gone: no more requests
+                    os._exit(0)
+                if fd == listener.fileno():
+                    conn, _ = listener._accept()
+        _prctl(PR_SET_PDEATHSIG, 0)  # from now on a shim, which outlives the spawner
+        try:
+            os.write(taken_w, b"x")
+        except OSError:  # the spawner is gone: serve this request all the same
+            pass
+        poller.close()
+        listener.close()
+        os.close(taken_w)
+        sealed.refresh()  # a binary may have changed while this child waited
+        _child(conn, containers_dir, sealed.fds())  # never returns
+    except BaseException as e:
+        sys.stderr.write(f"spawner: {type(e).__name__}: {e}\n")
+    os._exit(1)
 
 
 def _child(conn: int, containers_dir: str, sealed_runtimes: dict[str, int]) -> None:

@@ -457,6 +457,28 @@ def test_spawned_shims_run_runc_from_a_sealed_copy(env, tmp_path, sealed):
         assert seen.read_text() == os.path.realpath(runc) + "\n" and copies == []
 
 
+def _children(pid):
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(x) for x in f.read().split()]
+
+
+def test_spawner_forks_ahead_and_its_waiting_child_dies_with_it(env):
+    spawner = shim.ShimSpawner(env.exec_root)
+    try:
+        out, _, record, _, _ = _spawned_run(env, spawner, ["echo", "one"])
+        assert out == b"one\n" and record["exit_code"] == 0
+        spawner_pid = spawner._proc.pid
+        assert wait_for(lambda: len(_children(spawner_pid)) == 1)  # the next request's child
+        waiting = _children(spawner_pid)[0]
+        os.kill(spawner_pid, signal.SIGKILL)
+        spawner._proc.wait()
+        assert wait_for(lambda: not os.path.exists(f"/proc/{waiting}"))  # no orphan keeps the socket
+        out, _, _, _, _ = _spawned_run(env, spawner, ["echo", "two"])  # a new spawner serves it
+        assert out == b"two\n" and spawner._proc.pid != spawner_pid
+    finally:
+        spawner.close()
+
+
 def _spawned_run(env, spawner, cmd):
     cid, sd, sp, opts = env.prepare(cmd, run=True)
     client = shim.start_shim(sd, opts, spawner=spawner)
