@@ -125,3 +125,16 @@ def test_daemon_wide_profile(tmp_path):
     (tmp_path / "bad.json").write_text("{nope")
     with pytest.raises(InvalidParameter, match="Decoding seccomp profile failed"):
         seccomp.daemon_profile(str(tmp_path / "bad.json"))
+
+
+def test_builtin_profile_is_converted_once_per_capability_set_and_handed_out_as_copies():
+    names = lambda p: {n for rule in p["syscalls"] for n in rule["names"]}  # noqa: E731
+    plain = seccomp.seccomp_for(None, DEFAULT_CAPS, False)
+    admin = seccomp.seccomp_for(None, DEFAULT_CAPS + ["CAP_SYS_ADMIN"], False)
+    assert "mount" in names(admin) and "mount" not in names(plain)
+    assert seccomp.seccomp_for(None, list(reversed(DEFAULT_CAPS)), False) == plain  # order-free
+    plain["syscalls"].clear()
+    plain["defaultAction"] = "SCMP_ACT_ALLOW"
+    again = seccomp.seccomp_for(None, DEFAULT_CAPS, False)
+    assert again["defaultAction"] == "SCMP_ACT_ERRNO" and names(again) == names(
+        seccomp.convert_profile(seccomp.default_profile(), DEFAULT_CAPS))
