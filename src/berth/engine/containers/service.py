@@ -512,7 +512,10 @@ class ContainerService:
 
     async def _release_resources(self, container: Container, state: str, unmount: bool = True,
                                  remove_state: bool = True) -> None:
-        await asyncio.to_thread(self._unmount_all, container, unmount)
+        if unmount or container.mounts or self._mounted.get(container.id):
+            await asyncio.to_thread(self._unmount_all, container, unmount)
+        else:  # nothing to unmount: no trip to a worker thread
+            self._mounted.pop(container.id, None)
         networks = getattr(self.engine, "networks", None)
         if networks:
             try:
@@ -547,16 +550,21 @@ class ContainerService:
         container: the rest of the clean-up goes on meanwhile, and the state directory goes
         once the shim is done (``_shim_ended``)."""
         code = int(result.get("exit_code", 255))
+        # a --rm container is removed right after: its removal unmounts the rootfs and deletes
+        # the record (_auto_remove saves the stopped state only if that fails)
+        auto_remove = bool(container.host_config.get("AutoRemove"))
         async with self._lock(container.id):
             self._monitors.pop(container.id, None)
             state = shimlib.state_dir(self.engine.exec_root, container.id)
             container.set_stopped(code, result.get("finished_at") or rfc3339_nano(),
                                   oom_killed=bool(result.get("oom_killed")))
-            await self._release_resources(container, state, remove_state=notice is None)
+            await self._release_resources(container, state, unmount=not auto_remove,
+                                          remove_state=notice is None)
             if notice is not None:
                 self._shim_ends[container.id] = asyncio.ensure_future(
                     self._remove_state_when_ended(container.id, notice, state))
-            self._save(container)
+            if not auto_remove:
+                self._save(container)
             if result.get("oom_killed"):
                 self._event(container, "oom")
             self._event(container, "die", exitCode=str(code))
@@ -564,7 +572,7 @@ class ContainerService:
             if exited:
                 exited.set()
         self._notify("on_exit", container)
-        if container.host_config.get("AutoRemove"):
+        if auto_remove:
             await self._auto_remove(container)
 
     async def _remove_state_when_ended(self, container_id: str, notice: shimlib.ExitNotice,
@@ -588,11 +596,15 @@ class ContainerService:
 
     async def _auto_remove(self, container: Container) -> None:
         if container.id not in self._containers or container.removal_in_progress:
-            return
+            return  # gone already, or going: that removal unmounts and forgets it
         try:
             await self.remove(container.id, force=True, volumes=True)
         except BerthError as exc:
             log.warning("auto-remove of %s failed: %s", container.id[:12], exc)
+            if container.id in self._containers and not container.removal_in_progress:
+                async with self._lock(container.id):  # kept: as any stopped container
+                    await asyncio.to_thread(self._unmount_all, container, True)
+                    self._save(container)
 
     def _client(self, container: Container) -> shimlib.ShimClient:
         state = shimlib.state_dir(self.engine.exec_root, container.id)
