@@ -80,7 +80,7 @@ def serve(socket_path: str, containers_dir: str, runtimes: list[str] | None = No
         try:
             events = poller.poll(1.0)
         except InterruptedError:
-            continue
+            events = []  # and still fork a new waiting child if the old one died
         for fd, _ in events:
             if fd == 0:
                 if not os.read(0, 4096):  # the daemon is gone (the waiting child sees it too)
