@@ -35,7 +35,7 @@ import _socket
 import fcntl
 import termios
 
-from berth.runtime import logs, wirejson
+from berth.runtime import logs, sealedexe, wirejson
 
 STREAM_STDOUT, STREAM_STDERR, STREAM_EXIT = 1, 2, 4
 HIGH_WATER = 1 << 20      # pause a source while a consumer has this much unsent
@@ -98,11 +98,19 @@ def prepare() -> None:
     _LIBC_FUNCTIONS[("malloc_trim", 1)] = _libc_function("malloc_trim", 1)
 
 
+PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
+
+
+def prctl(option: int, value: int) -> None:
+    """prctl(2) with one argument; raises OSError on failure."""
+    if _libc_call("prctl", option, value, 0, 0, 0) != 0:
+        raise OSError(f"prctl({option}, {value}) failed")
+
+
 def _set_subreaper() -> None:
     """Orphaned container processes (the init once ``runc create`` exits, exec processes)
     are re-parented to us, so we can wait() for them."""
-    if _libc_call("prctl", 36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
-        raise OSError("prctl(PR_SET_CHILD_SUBREAPER) failed")
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
 def trim_heap() -> None:
@@ -560,7 +568,7 @@ class Shim:
         self.id = cfg["id"]
         self.ready_fd = ready_fd
         # a sealed copy of the runtime binary (berth.runtime.sealedexe), kept for the shim's life
-        self.runtime_exe = f"/proc/self/fd/{runtime_fd}" if runtime_fd is not None else None
+        self.runtime_exe = sealedexe.exec_path(runtime_fd) if runtime_fd is not None else None
         self.ep = select.epoll()
         self.handlers: dict = {}
         self.children: dict = {}     # pid -> callback(status) for runc invocations

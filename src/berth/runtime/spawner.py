@@ -32,12 +32,6 @@ from berth.runtime import sealedexe, shimd, wirejson
 
 REQUEST_TIMEOUT = 10.0
 MAX_REQUEST = 4096
-PR_SET_PDEATHSIG = 1
-
-
-def _prctl(option: int, value: int) -> None:
-    if shimd._libc_call("prctl", option, value, 0, 0, 0) != 0:
-        raise OSError(f"prctl({option}) failed")
 
 
 def main(argv: list[str]) -> None:
@@ -106,7 +100,7 @@ def _fork_waiting(listener, parent_poller, taken_r: int, taken_w: int, container
     parent_poller.close()
     os.close(taken_r)
     try:
-        _prctl(PR_SET_PDEATHSIG, _signal.SIGKILL)
+        shimd.prctl(shimd.PR_SET_PDEATHSIG, _signal.SIGKILL)
         if os.getppid() != parent:  # it died before that took effect
             os._exit(0)
         poller = select.epoll()
@@ -119,7 +113,7 @@ def _fork_waiting(listener, parent_poller, taken_r: int, taken_w: int, container
                     os._exit(0)
                 if fd == listener.fileno():
                     conn, _ = listener._accept()
-        _prctl(PR_SET_PDEATHSIG, 0)  # from now on a shim, which outlives the spawner
+        shimd.prctl(shimd.PR_SET_PDEATHSIG, 0)  # from now on a shim, which outlives the spawner
         try:
             os.write(taken_w, b"x")
         except OSError:  # the spawner is gone: serve this request all the same

@@ -14,6 +14,12 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
     """Replace ``path`` with ``data`` so readers see the old or the new file, never a part
     (temp file in the same directory, fsync, rename, fsync of the directory)."""
@@ -21,9 +27,7 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
     tmp = os.path.join(directory, f".tmp-{os.path.basename(path)}-{os.urandom(6).hex()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        _write_all(fd, data)
         os.fsync(fd)
     except BaseException:
         os.close(fd)
@@ -45,9 +49,7 @@ def write_new_files(directory: str, files: dict[str, bytes], mode: int = 0o644) 
             fd = os.open(os.path.join(directory, name),
                          os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
             fds.append(fd)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            _write_all(fd, data)
         for fd in fds:  # after all the writes: the first fsync commits the others' metadata too
             os.fsync(fd)
     finally:
