@@ -250,6 +250,27 @@ def test_isolation_and_defaults_inside(busybox):
     assert lines[4:] == ["pts", "0"]
 
 
+def test_cgroup_namespace_default_follows_the_host(busybox, names):
+    """As dockerd: no --cgroupns (the CLI sends "") is "host" on a cgroup v1 host like this
+    one and "private" on a v2 one; --privileged on v1 is always "host"."""
+    unified = subprocess.run(["stat", "-fc", "%T", "/sys/fs/cgroup"], capture_output=True,
+                             text=True).stdout.strip() == "cgroup2fs"
+    host_ns = os.readlink("/proc/self/ns/cgroup")
+    cases = [([], "private" if unified else "host"), (["--cgroupns", "private"], "private"),
+             (["--cgroupns", "host"], "host")]
+    if not unified:
+        cases.append((["--privileged"], "host"))
+    for flags, mode in cases:
+        name = names()
+        made = docker_cli(busybox, "create", "--name", name, "--network", "none", *flags,
+                          "busybox", "readlink", "/proc/self/ns/cgroup")
+        assert made.returncode == 0, made.stderr
+        shown = docker_cli(busybox, "inspect", "-f", "{{.HostConfig.CgroupnsMode}}", name)
+        assert shown.stdout.strip() == mode, flags
+        inside = docker_cli(busybox, "start", "-a", name).stdout.strip()
+        assert (inside == host_ns) == (mode == "host"), (flags, inside, host_ns)
+
+
 def test_create_options_honoured(busybox):
     script = ("id; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || "
               "cat /sys/fs/cgroup/memory.max; ulimit -n; touch /x 2>&1 | head -c 40; echo; "

@@ -101,8 +101,9 @@ OPTIONS: tuple[Option, ...] = (
            "Max concurrent uploads per push", reloadable=True),
     Option("max-download-attempts", ("--max-download-attempts",), "int", 5,
            "Max download attempts per pull", reloadable=True),
-    Option("default-cgroupns-mode", ("--default-cgroupns-mode",), default="private",
-           help='Default mode for containers cgroup namespace ("host" | "private")'),
+    Option("default-cgroupns-mode", ("--default-cgroupns-mode",), default=None,
+           help='Default mode for containers cgroup namespace ("host" | "private"); '
+                'default: "private" on cgroup v2 hosts, "host" on v1 ones'),
     Option("cgroup-parent", ("--cgroup-parent",), default=None, help="Parent cgroup for all containers"),
     Option("exec-opts", ("--exec-opt",), "list", [], "Runtime execution options"),
     Option("seccomp-profile", ("--seccomp-profile",), default=None, help="Path to seccomp profile"),
@@ -244,6 +245,9 @@ def load(argv: list[str]) -> tuple[DaemonConfig, argparse.Namespace]:
     if config.log_level not in ("debug", "info", "warn", "warning", "error", "fatal", "panic", "trace"):
         raise ConfigError(f"unable to parse logging level: {config.log_level}")
     _check_seccomp_profile(config.seccomp_profile)
+    if config.default_cgroupns_mode not in (None, "host", "private"):
+        raise ConfigError(f"default cgroup namespace mode ({config.default_cgroupns_mode}) is "
+                          'invalid; can only be "host" or "private"')
     return config, args
 
 

@@ -203,6 +203,15 @@ class Engine:
                                                "Secure": True, "Official": True}},
                 "Mirrors": list(self.config.registry_mirrors)}
 
+    def default_cgroupns_mode(self, privileged: bool) -> str:
+        """What a container that names no cgroup namespace mode gets, as with dockerd: the
+        daemon's ``default-cgroupns-mode``, else ``private`` on cgroup v2 hosts and ``host``
+        on v1 ones; a privileged container on a v1 host always ``host``."""
+        unified = system.cgroup_version() == "2"
+        if privileged and not unified:
+            return "host"
+        return self.config.default_cgroupns_mode or ("private" if unified else "host")
+
     def runtimes(self) -> dict:
         runtimes = {"runc": {"path": "runc"}}
         for name, spec in dict(self.config.runtimes).items():

@@ -298,7 +298,7 @@ def build_spec(config: dict[str, Any], host_config: dict[str, Any], *, container
         namespaces.append(_namespace("pid", pid_ns_path))
     if ipc_mode != "host":
         namespaces.append(_namespace("ipc", ipc_ns_path))
-    cgroupns = hc.get("CgroupnsMode") or "private"
+    cgroupns = hc.get("CgroupnsMode") or "host"  # create fills in the daemon's default
     if cgroupns not in ("private", "host"):
         raise InvalidParameter(f"invalid cgroup namespace mode: {cgroupns}")
     if cgroupns == "private":

@@ -78,3 +78,13 @@ def test_parse_host(host, tls, expected):
 def test_parse_host_rejects(bad):
     with pytest.raises(ConfigError, match="Invalid bind address format"):
         parse_host(bad, False)
+
+
+def test_default_cgroupns_mode_is_checked(tmp_path):
+    config, _ = daemon_config.load(["--config-file", write(tmp_path, {})])
+    assert config.default_cgroupns_mode is None  # the engine picks by the host's cgroup version
+    config, _ = daemon_config.load(["--config-file", write(tmp_path, {}), "--default-cgroupns-mode", "private"])
+    assert config.default_cgroupns_mode == "private"
+    with pytest.raises(ConfigError, match=r'^default cgroup namespace mode \(shared\) is invalid; '
+                                          r'can only be "host" or "private"$'):
+        daemon_config.load(["--config-file", write(tmp_path, {"default-cgroupns-mode": "shared"})])

@@ -36,7 +36,9 @@ def test_defaults_like_docker():
     assert "inheritable" not in p["capabilities"] and p["noNewPrivileges"] is False
     assert p["rlimits"] == [{"type": "RLIMIT_NOFILE", "hard": 20000, "soft": 20000}]
     assert s["hostname"] == CID[:12] and s["root"] == {"path": "/r", "readonly": False}
-    assert ns_types(s) == ["mount", "network", "uts", "pid", "ipc", "cgroup"]
+    # no CgroupnsMode: the host's (moby's spec too; create records the daemon's default)
+    assert ns_types(s) == ["mount", "network", "uts", "pid", "ipc"]
+    assert ns_types(build(hc={"CgroupnsMode": "private"}))[-1] == "cgroup"
     for dest in ("/proc", "/dev", "/dev/pts", "/sys", "/sys/fs/cgroup", "/dev/mqueue", "/dev/shm"):
         assert mount(s, dest), dest
     assert "size=67108864" in mount(s, "/dev/shm")["options"]

@@ -95,9 +95,12 @@ def command_of(config: dict[str, Any]) -> tuple[str, list[str]]:
     return argv[0], argv[1:]
 
 
-def normalise_host_config(host_config: dict[str, Any], default_runtime: str = "runc") -> dict[str, Any]:
+def normalise_host_config(host_config: dict[str, Any], default_runtime: str = "runc",
+                          default_cgroupns: str = "host") -> dict[str, Any]:
     """Fill the fields Docker always shows in inspect. A container without a runtime gets
-    the daemon's default one now (as dockerd): changing the default later leaves it alone."""
+    the daemon's default one now (as dockerd): changing the default later leaves it alone;
+    so does one without a cgroup namespace mode (``default_cgroupns``, see
+    ``Engine.default_cgroupns_mode``)."""
     hc = dict(host_config)
     mode = hc.get("NetworkMode") or "default"
     hc["NetworkMode"] = "bridge" if mode == "default" else mode
@@ -119,7 +122,7 @@ def normalise_host_config(host_config: dict[str, Any], default_runtime: str = "r
     hc.setdefault("IpcMode", "private")
     hc.setdefault("PidMode", "")
     hc.setdefault("UTSMode", "")
-    hc.setdefault("CgroupnsMode", "host")
+    hc["CgroupnsMode"] = hc.get("CgroupnsMode") or default_cgroupns  # the CLI sends ""
     hc.setdefault("ShmSize", 67108864)
     hc["Runtime"] = hc.get("Runtime") or default_runtime
     hc.setdefault("Memory", 0)
