@@ -93,14 +93,13 @@ def make_start_error(runc_message: str, op: str = "create") -> StartError:
 
 
 def write_bundle(bundle_dir: str, spec: dict[str, Any]) -> str:
-    """Write ``config.json`` atomically into ``bundle_dir`` (created 0711); returns its path."""
+    """Write ``config.json`` atomically into ``bundle_dir`` (created 0711); returns its path.
+    Not fsynced: a bundle lives in exec-root, whose state a reboot voids."""
     os.makedirs(bundle_dir, mode=0o711, exist_ok=True)
     path = os.path.join(bundle_dir, "config.json")
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(json.dumps(spec))  # one write: json.dump writes piece by piece (~4x slower)
-        f.flush()
-        os.fsync(f.fileno())
     os.replace(tmp, path)
     return path
 

@@ -20,29 +20,34 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
+def atomic_write(path: str, data: bytes, mode: int = 0o644, durable: bool = True) -> None:
     """Replace ``path`` with ``data`` so readers see the old or the new file, never a part
-    (temp file in the same directory, fsync, rename, fsync of the directory)."""
+    (temp file in the same directory, fsync, rename, fsync of the directory). Without
+    ``durable`` no fsync: atomic for readers, but a host crash may lose the file."""
     directory = os.path.dirname(path) or "."
     tmp = os.path.join(directory, f".tmp-{os.path.basename(path)}-{os.urandom(6).hex()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
         _write_all(fd, data)
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     except BaseException:
         os.close(fd)
         os.unlink(tmp)
         raise
     os.close(fd)
     os.rename(tmp, path)
-    fsync_dir(directory)
+    if durable:
+        fsync_dir(directory)
 
 
-def write_new_files(directory: str, files: dict[str, bytes], mode: int = 0o644) -> None:
+def write_new_files(directory: str, files: dict[str, bytes], mode: int = 0o644,
+                    durable: bool = True) -> None:
     """Create files that do not exist yet in ``directory`` and make them durable together:
     each is fsynced, then the directory once. Cheaper than ``atomic_write`` for each (no
     temp names, one directory fsync), for files nothing refers to until they are all on disk
-    (a layer's files before its record): a crash can leave them short, never half-replaced."""
+    (a layer's files before its record): a crash can leave them short, never half-replaced.
+    Without ``durable``, written and not synced."""
     fds = []
     try:
         for name, data in files.items():
@@ -50,16 +55,18 @@ def write_new_files(directory: str, files: dict[str, bytes], mode: int = 0o644) 
                          os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
             fds.append(fd)
             _write_all(fd, data)
-        for fd in fds:  # after all the writes: the first fsync commits the others' metadata too
-            os.fsync(fd)
+        for fd in fds if durable else ():  # after all the writes: the first fsync commits
+            os.fsync(fd)                    # the others' metadata too
     finally:
         for fd in fds:
             os.close(fd)
-    fsync_dir(directory)
+    if durable:
+        fsync_dir(directory)
 
 
-def atomic_write_json(path: str, obj: object, mode: int = 0o644) -> None:
-    atomic_write(path, json.dumps(obj, sort_keys=True, separators=(",", ":")).encode(), mode)
+def atomic_write_json(path: str, obj: object, mode: int = 0o644, durable: bool = True) -> None:
+    atomic_write(path, json.dumps(obj, sort_keys=True, separators=(",", ":")).encode(), mode,
+                 durable)
 
 
 def read_json(path: str) -> object:

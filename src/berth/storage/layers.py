@@ -315,14 +315,19 @@ class LayerStore:
 
     # --- read-write layers ---
 
-    def create_rw(self, container_id: str, parent: str | None, init: InitFn | None = None) -> RWLayer:
+    def create_rw(self, container_id: str, parent: str | None, init: InitFn | None = None,
+                  durable: bool = True) -> RWLayer:
         """A writable layer for a container on top of image layer ``parent`` (None for an
         empty image). ``init`` gets the path of an init layer to prepare (moby's "-init"
         layer: mount points for /etc/hosts etc.); it stays out of the container's diff.
 
         Over an image layer, the init layer is made once and shared by every container on
         that layer (it goes with the layer), so ``init`` must depend on the layer's content
-        only. That saves an overlay mount and unmount on each create."""
+        only. That saves an overlay mount and unmount on each create.
+
+        Without ``durable`` the layer's files are not synced (for a container that a host
+        crash removes anyway: ``--rm``): a crash may leave its record unreadable, and loading
+        then skips it and ``cleanup`` collects it, as for any incomplete layer."""
         check_id(container_id)
         with self._lock:
             if container_id in self._rw:
@@ -339,9 +344,10 @@ class LayerStore:
                 self._make_init(own_init, None, init)
             elif init is not None and parent_layer is not None:
                 init_id = self._shared_init(parent_layer, init)
-            self.driver.create_rw(mount_id, init_id or base)
+            self.driver.create_rw(mount_id, init_id or base, durable)
             rw = RWLayer(container_id, mount_id, init_id, parent, time.time())
-            atomic_write_json(os.path.join(self._mounts_dir, container_id + ".json"), asdict(rw))
+            atomic_write_json(os.path.join(self._mounts_dir, container_id + ".json"), asdict(rw),
+                              durable=durable)
         except BaseException:
             for driver_id in (mount_id, own_init):
                 if driver_id:

@@ -21,3 +21,19 @@ def test_write_new_files_never_overwrites(tmp_path):
     with pytest.raises(FileExistsError):
         write_new_files(str(tmp_path), {"link": b"ABC", "lower": b"new"})
     assert (tmp_path / "lower").read_bytes() == b"old"
+
+
+def test_not_durable_writes_are_atomic_without_any_sync(tmp_path, monkeypatch):
+    from berth.storage import fsutil
+
+    def no_sync(fd):
+        raise AssertionError("fsync called")
+
+    monkeypatch.setattr(fsutil.os, "fsync", no_sync)
+    fsutil.atomic_write(str(tmp_path / "a"), b"one", durable=False)
+    fsutil.atomic_write(str(tmp_path / "a"), b"two", durable=False)
+    fsutil.write_new_files(str(tmp_path), {"link": b"L", "lower": b"l/X"}, durable=False)
+    assert (tmp_path / "a").read_bytes() == b"two" and (tmp_path / "lower").read_bytes() == b"l/X"
+    assert sorted(os.listdir(tmp_path)) == ["a", "link", "lower"]  # no temp file left
+    with pytest.raises(AssertionError, match="fsync called"):
+        fsutil.atomic_write(str(tmp_path / "b"), b"x")

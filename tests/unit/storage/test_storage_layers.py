@@ -132,6 +132,30 @@ def test_concurrent_registration_of_same_layer(store, driver):
     assert b"".join(store.tar_stream(results[0].chain_id)) == APP
 
 
+def test_layer_that_need_not_survive_a_crash(tmp_path, driver, monkeypatch):
+    """A --rm container's layer is written without syncing; if a host crash then leaves its
+    record unreadable, a restarted store skips it and cleanup collects its driver layers."""
+    from berth.storage import fsutil
+    root = str(tmp_path / "layerdb")
+    store = LayerStore(root, driver)
+    base = store.register(io.BytesIO(BASE))
+    store.create_rw("d" * 64, base.chain_id, init=lambda path: None)  # makes the shared init
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(fsutil.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    rw = store.create_rw("c" * 64, base.chain_id, init=lambda path: None, durable=False)
+    assert synced == []
+    monkeypatch.undo()
+    with open(os.path.join(root, "mounts", "c" * 64 + ".json"), "w"):
+        pass  # what the crash left: an empty record
+    fresh = LayerStore(root, driver)
+    with pytest.raises(NotFound):
+        fresh.get_rw("c" * 64)
+    assert fresh.references(base.chain_id) == 1  # the other container's
+    assert fresh.cleanup() == [rw.mount_id]
+    assert not os.path.exists(os.path.join(root, "mounts", "c" * 64 + ".json"))
+
+
 def test_restart_cleanup_and_orphans(tmp_path, driver):
     root = str(tmp_path / "layerdb")
     store = LayerStore(root, driver)

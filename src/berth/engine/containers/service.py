@@ -262,7 +262,9 @@ class ContainerService:
                            plans: list[MountPlan]) -> None:
         """The container's read-write layer and its volumes (one trip to a worker thread)."""
         layers = self.engine.images.layers
-        layers.create_rw(container.id, top_layer, initlayer.prepare)  # mount points out of the diff
+        # a --rm container does not outlive a host crash (reconcile removes it): not synced
+        layers.create_rw(container.id, top_layer, initlayer.prepare,  # mount points out of the diff
+                         durable=not container.host_config.get("AutoRemove"))
         container.graph_data = layers.rw_metadata(container.id)
         container.mounts = self._create_volumes(container, plans)
 

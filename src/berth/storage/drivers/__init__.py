@@ -3,7 +3,7 @@
 Modelled on moby's graphdriver interface. A driver knows layer IDs (opaque strings chosen
 by the layer store) and their parent IDs, nothing about images or digests:
 
-* ``create(id, parent)`` / ``create_rw(id, parent)`` make an empty layer on top of ``parent``;
+* ``create(id, parent, durable)`` / ``create_rw(...)`` make an empty layer on top of ``parent``;
 * ``apply_diff(id, parent, stream)`` unpacks a layer tar into it;
 * ``get(id)`` returns a path with the full filesystem (mounting if needed, refcounted),
   ``put(id)`` releases it;
@@ -55,12 +55,13 @@ class GraphDriver(abc.ABC):
     # --- lifecycle of layers ---
 
     @abc.abstractmethod
-    def create(self, layer_id: str, parent: str | None = None) -> None:
-        """A read-only image layer (filled by apply_diff)."""
+    def create(self, layer_id: str, parent: str | None = None, durable: bool = True) -> None:
+        """A read-only image layer (filled by apply_diff). Without ``durable`` its
+        bookkeeping files are not synced to disk (a host crash may lose the layer)."""
 
-    def create_rw(self, layer_id: str, parent: str | None = None) -> None:
+    def create_rw(self, layer_id: str, parent: str | None = None, durable: bool = True) -> None:
         """A container's writable layer."""
-        self.create(layer_id, parent)
+        self.create(layer_id, parent, durable)
 
     @abc.abstractmethod
     def remove(self, layer_id: str) -> None:

@@ -175,7 +175,7 @@ class Overlay2Driver(GraphDriver):
             except FileExistsError:
                 continue
 
-    def create(self, layer_id: str, parent: str | None = None) -> None:
+    def create(self, layer_id: str, parent: str | None = None, durable: bool = True) -> None:
         if parent:
             self._require(parent)
         d = self._dir(layer_id)
@@ -203,7 +203,7 @@ class Overlay2Driver(GraphDriver):
                     raise InvalidParameter("max depth exceeded")
                 files["lower"] = ":".join(lowers).encode()
             # a new directory nothing refers to yet: one directory fsync for both files
-            write_new_files(d, files)
+            write_new_files(d, files, durable=durable)
         except BaseException:
             self.remove(layer_id)
             raise

@@ -45,7 +45,7 @@ class VfsDriver(GraphDriver):
     def _dir(self, layer_id: str) -> str:
         return os.path.join(self._dirs, check_id(layer_id))
 
-    def create(self, layer_id: str, parent: str | None = None) -> None:
+    def create(self, layer_id: str, parent: str | None = None, durable: bool = True) -> None:
         if parent:
             self._require(parent)
         d = self._dir(layer_id)
@@ -55,7 +55,8 @@ class VfsDriver(GraphDriver):
             raise Conflict(f"layer {layer_id} already exists") from None
         try:
             os.chmod(d, 0o755)
-            atomic_write(os.path.join(self._parents, layer_id), (parent or "").encode())
+            atomic_write(os.path.join(self._parents, layer_id), (parent or "").encode(),
+                         durable=durable)
             if parent:
                 copy_tree(self._dir(parent), d)
         except BaseException:
