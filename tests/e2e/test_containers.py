@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import time
 import uuid
@@ -54,6 +55,7 @@ def test_missing_and_non_executable_commands(busybox):
     result = docker_cli(busybox, "run", "--rm", "busybox", "nope")
     assert result.returncode == 127
     assert 'exec: "nope": executable file not found in $PATH' in result.stderr
+    assert "Error waiting for container" not in result.stderr  # removed: no error (dockerd)
     result = docker_cli(busybox, "run", "--rm", "busybox", "/etc/passwd")
     assert result.returncode == 126
     assert "permission denied" in result.stderr
@@ -269,6 +271,40 @@ def test_cgroup_namespace_default_follows_the_host(busybox, names):
         assert shown.stdout.strip() == mode, flags
         inside = docker_cli(busybox, "start", "-a", name).stdout.strip()
         assert (inside == host_ns) == (mode == "host"), (flags, inside, host_ns)
+
+
+def test_attach_while_the_container_starts_gets_its_output(tmp_path):
+    """A client that attaches while runc is still creating the container (after the start
+    has taken the clients that came before) is connected once it runs, not left hanging."""
+    from daemon_harness import remove_root, start_daemon
+    from images_harness import import_busybox
+    slow = tmp_path / "slow-runc"
+    slow.write_text('#!/bin/sh\nfor a; do [ "$a" = run ] && sleep 1; done\nexec runc "$@"\n')
+    slow.chmod(0o755)
+    daemon = start_daemon(config={"runtimes": {"slow": {"path": str(slow)}}})
+    try:
+        import_busybox(daemon.env())
+        made = docker_cli(daemon, "create", "--runtime", "slow", "--network", "none", "busybox",
+                          "sh", "-c", "sleep 1; echo late")
+        cid = made.stdout.strip()
+        starting = subprocess.Popen(["docker", "start", cid], env=daemon.env(),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(0.4)  # runc sleeps: the container is starting
+        assert starting.poll() is None
+        sock = socket.socket(socket.AF_UNIX)
+        sock.settimeout(30)
+        sock.connect(daemon.socket_path)
+        sock.sendall(f"POST /v1.47/containers/{cid}/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\n"
+                     "Host: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n".encode())
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        sock.close()
+        assert starting.wait(timeout=30) == 0
+        assert received.endswith(b"\x01\x00\x00\x00\x00\x00\x00\x05late\n"), received
+    finally:
+        daemon.stop()
+        remove_root(daemon.root)
 
 
 def test_create_options_honoured(busybox):

@@ -5,7 +5,8 @@ The shim process itself is ``berth.runtime.shimd`` (kept apart so it imports not
 
 Files in a container's state directory ``<exec-root>/containers/<id>/`` (also the OCI bundle):
 ``config.json`` (spec, written by the engine), ``shim.json`` (these options), ``shim.pid``,
-``init.pid``, ``shim.sock``, ``shim.log`` (the shim's own diagnostics) and, once the container
+``init.pid``, ``shim.sock`` (bound by the daemon and handed to a spawned shim, see
+``launch_shim``), ``shim.log`` (the shim's own diagnostics) and, once the container
 is gone, ``exit.json`` (``{"exit_code", "finished_at", "finished_at_ns", "started_at",
 "oom_killed", "pid", "id"}``, written atomically). The shim runs ``runc delete`` itself before
 writing ``exit.json``; a daemon that was down reads the file when it comes back.
@@ -15,7 +16,8 @@ Socket protocol (``shim.sock``, unix stream, one request per connection):
 - request: one JSON object and ``\\n``: ``{"op": "<op>", ...}``
 - reply: one JSON line, ``{"ok": true, ...}`` or ``{"ok": false, "error": "<text>", "kind":
   "NotFound"|"Conflict"|"InvalidParameter"|"SystemError"|"StartError"}``
-- ops: ``state``; ``start``; ``kill`` {signal, all, exec_id?}; ``wait`` {exec_id?, early?} (the
+- ops: ``state``; ``start`` (asked while runc still creates the container: answered once it
+  is created, or with the create's error); ``kill`` {signal, all, exec_id?}; ``wait`` {exec_id?, early?} (the
   reply comes when the process has exited: exit_code, finished_at...; for the container, once
   the shim is done. With ``early``, a first line ``{"ok": true, "early": true, ...}`` comes as
   soon as the exit record is known, before ``runc delete``); ``resize`` {height, width,
@@ -33,6 +35,7 @@ Socket protocol (``shim.sock``, unix stream, one request per connection):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -134,29 +137,28 @@ class ShimSpawner:
         self._broken = False
         self._lock = threading.Lock()
 
-    def launch(self, state: str, timeout: float) -> bytes | None:
-        """The shim's launch output for ``state``, or None if no spawner could be used."""
+    def launch(self, state: str, timeout: float, listener: socket.socket) -> socket.socket | None:
+        """Have a shim forked for ``state``, serving on ``listener`` (its bound ``shim.sock``);
+        returns the connection its launch line comes on, or None if no spawner could be used."""
         for _ in range(2):
             if not self._ensure_running():
                 return None
             try:
-                return self._request(state, timeout)
+                return self._request(state, timeout, listener)
             except (FileNotFoundError, ConnectionRefusedError):
                 self._forget()  # it died: start a new one once
         return None
 
-    def _request(self, state: str, timeout: float) -> bytes:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+    def _request(self, state: str, timeout: float, listener: socket.socket) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
             sock.settimeout(timeout)
             sock.connect(self.socket_path)
-            sock.sendall(state.encode() + b"\n")
-            output = bytearray()
-            try:  # up to the launch line's end: no need to wait for the launcher's exit
-                while b"\n" not in output and (chunk := sock.recv(65536)):
-                    output += chunk
-            except socket.timeout as e:
-                raise SystemError_(f"shim for {os.path.basename(state)} did not start in {timeout}s") from e
-            return bytes(output)
+            socket.send_fds(sock, [state.encode() + b"\n"], [listener.fileno()])
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
     def _ensure_running(self) -> bool:
         with self._lock:
@@ -219,6 +221,83 @@ def start_shim(state: str, opts: ShimOptions, timeout: float = 60.0,
     A failed create raises ``oci.StartError`` with Docker's text and exit code (127 for a
     missing command, 126 for a non-executable one).
     """
+    launch = launch_shim(state, opts, timeout, spawner)
+    launch.result()
+    return launch.client
+
+
+class Launch:
+    """A shim on its way up (``launch_shim``). Its ``client`` takes requests at once: while
+    runc still creates the container they wait in the socket's backlog, and the shim serves
+    them as soon as runc runs (``start`` is answered once the container is created).
+    ``result`` waits for the create and raises what ``start_shim`` raises."""
+
+    def __init__(self, client: "ShimClient", timeout: float, conn: socket.socket | None = None,
+                 output: bytes = b"", detail: bytes = b""):
+        self.client, self._timeout, self._conn = client, timeout, conn
+        self._output, self._detail = output, detail
+        self._error: BaseException | None = None
+        self._checked = False
+
+    def result(self) -> None:
+        """Wait for runc's create; raises its failure (again, when called again)."""
+        if not self._checked:
+            try:
+                self._read_result()
+            except BaseException as e:
+                self._error = e
+            self._checked = True
+        if self._error is not None:
+            raise self._error
+
+    def created(self) -> bool:
+        """Whether the container was created (waits for it, as ``result``)."""
+        try:
+            self.result()
+        except BaseException:  # noqa: BLE001 - the answer is no
+            return False
+        return True
+
+    def _read_result(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            with conn:
+                try:
+                    got = _recv_line(conn)
+                except socket.timeout as e:
+                    raise SystemError_(f"shim for {os.path.basename(self.client.dir)} did not "
+                                       f"start in {self._timeout}s") from e
+            self._output = got[0] + b"\n" if got else b""
+        _check_launch_output(self._output, self._detail)
+
+
+def launch_shim(state: str, opts: ShimOptions, timeout: float = 60.0,
+                spawner: ShimSpawner | None = None) -> Launch:
+    """Launch the shim for the bundle in ``state`` without waiting for runc (see ``Launch``).
+    With a ``spawner``, the socket is bound here and handed to the shim, so requests can be
+    sent before the shim runs; without one, the shim starts as its own interpreter and this
+    returns once it is up."""
+    _prepare_state(state, opts)
+    client = ShimClient(os.path.join(state, SOCKET_NAME))
+    if spawner and not opts.python:
+        listener = _bind_listener(client)
+        try:
+            conn = spawner.launch(state, timeout, listener)
+        finally:
+            listener.close()
+        if conn is not None:
+            return Launch(client, timeout, conn)
+        _unlink_quietly(client.socket_path)  # no spawner: the shim binds its own
+    try:
+        proc = subprocess.run(shim_command(state, opts.python), capture_output=True,
+                              timeout=timeout, close_fds=True, start_new_session=True)
+    except subprocess.TimeoutExpired as e:
+        raise SystemError_(f"shim for {opts.container_id} did not start in {timeout}s") from e
+    return Launch(client, timeout, output=proc.stdout, detail=proc.stderr)
+
+
+def _prepare_state(state: str, opts: ShimOptions) -> None:
+    """Check the options, clear what a previous run left, write shim.json."""
     from berth.runtime.logs import validate_log_opts
     try:
         validate_log_opts(opts.log_driver, opts.log_opts)
@@ -227,23 +306,39 @@ def start_shim(state: str, opts: ShimOptions, timeout: float = 60.0,
     if opts.log_driver == "json-file" and not opts.log_path:
         raise InvalidParameter("json-file log driver needs a log path")
     for name in (EXIT_FILE, SOCKET_NAME, "init.pid", "shim.pid"):
-        try:
-            os.unlink(os.path.join(state, name))
-        except FileNotFoundError:
-            pass
+        _unlink_quietly(os.path.join(state, name))
     tmp = os.path.join(state, "shim.json.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(opts.to_json(state), f)
     os.replace(tmp, os.path.join(state, "shim.json"))
-    output = spawner.launch(state, timeout) if spawner and not opts.python else None
-    detail = b""
-    if output is None:
-        try:
-            proc = subprocess.run(shim_command(state, opts.python), capture_output=True,
-                                  timeout=timeout, close_fds=True, start_new_session=True)
-        except subprocess.TimeoutExpired as e:
-            raise SystemError_(f"shim for {opts.container_id} did not start in {timeout}s") from e
-        output, detail = proc.stdout, proc.stderr
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _bind_listener(client: "ShimClient") -> socket.socket:
+    """The shim's ``shim.sock``, bound (mode 0600: root's daemon only) and listening."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        with client.socket_address() as address:
+            old_umask = os.umask(0o177)
+            try:
+                listener.bind(address)
+            finally:
+                os.umask(old_umask)
+        listener.listen(64)
+    except BaseException:
+        listener.close()
+        raise
+    return listener
+
+
+def _check_launch_output(output: bytes, detail: bytes) -> None:
+    """Raise what a failed launch line (or no line at all) means."""
     line = output.split(b"\n", 1)[0]
     try:
         result = json.loads(line)
@@ -254,7 +349,6 @@ def start_shim(state: str, opts: ShimOptions, timeout: float = 60.0,
         if result.get("stage") == "create":
             raise oci.make_start_error(result.get("error", ""), "create")
         raise SystemError_(result.get("error") or "shim failed to start")
-    return ShimClient(os.path.join(state, SOCKET_NAME))
 
 
 def find_shims(exec_root: str) -> dict[str, "ShimClient"]:
@@ -393,6 +487,53 @@ class ExitNotice:
             return self.record
 
 
+class PendingReply:
+    """A request sent to a shim, its reply line not read yet."""
+
+    def __init__(self, client: "ShimClient", sock: socket.socket, request: dict[str, Any]):
+        self._client, self._sock, self._request = client, sock, request
+
+    def reply(self) -> tuple[dict[str, Any], socket.socket, bytes]:
+        """(reply, socket, what followed the line); raises as ``ShimClient._call`` does."""
+        return self._client._receive(self._sock, self._request)
+
+    def result(self) -> dict[str, Any]:
+        reply, sock, _ = self.reply()
+        sock.close()
+        return reply
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class PendingExit:
+    """A container's exit, asked for (``ShimClient.request_wait_exited``)."""
+
+    def __init__(self, client: "ShimClient", pending: PendingReply | None):
+        self._client, self._pending = client, pending
+
+    def notice(self) -> ExitNotice:
+        """Block until the exit is known (from exit.json if the shim is gone already)."""
+        client = self._client
+        try:
+            if self._pending is None:
+                raise ShimGone(f"shim of {os.path.basename(client.dir)} is not running")
+            reply, sock, rest = self._pending.reply()
+        except ShimGone:
+            record = client.read_exit()
+            if record is None:
+                raise
+            return ExitNotice(client, record, None, b"")
+        if not reply.get("early"):
+            sock.close()
+            return ExitNotice(client, reply, None, b"")
+        return ExitNotice(client, reply, sock, rest)
+
+    def close(self) -> None:
+        if self._pending is not None:
+            self._pending.close()
+
+
 class ShimClient:
     """Synchronous client of one shim; safe to use from several threads (one connection per
     call)."""
@@ -401,39 +542,62 @@ class ShimClient:
         self.socket_path = socket_path
         self.dir = os.path.dirname(socket_path)
 
+    @contextlib.contextmanager
+    def socket_address(self) -> Iterator[str]:
+        """The socket's path as bind/connect take it: through the directory's fd when it is
+        longer than sun_path's 108 bytes."""
+        if len(self.socket_path.encode()) <= 107:
+            yield self.socket_path
+            return
+        dir_fd = os.open(self.dir, os.O_PATH | os.O_CLOEXEC)
+        try:
+            yield f"/proc/self/fd/{dir_fd}/{SOCKET_NAME}"
+        finally:
+            os.close(dir_fd)
+
     def _connect(self, timeout: float | None) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(timeout)
-        path = self.socket_path
-        dir_fd = -1
         try:
-            if len(path.encode()) > 107:  # sun_path limit: go through the directory's fd
-                dir_fd = os.open(self.dir, os.O_PATH | os.O_CLOEXEC)
-                path = f"/proc/self/fd/{dir_fd}/{SOCKET_NAME}"
-            sock.connect(path)
+            with self.socket_address() as address:
+                sock.connect(address)
         except (FileNotFoundError, ConnectionRefusedError) as e:
             sock.close()
             raise ShimGone(f"shim of {os.path.basename(self.dir)} is not running") from e
-        finally:
-            if dir_fd >= 0:
-                os.close(dir_fd)
         return sock
 
     def _call(self, request: dict[str, Any], timeout: float | None = 30.0
               ) -> tuple[dict[str, Any], socket.socket, bytes]:
+        return self._receive(self._send(request, timeout), request)
+
+    def _closed(self) -> ShimGone:
+        return ShimGone(f"shim of {os.path.basename(self.dir)} closed the connection")
+
+    def _send(self, request: dict[str, Any], timeout: float | None) -> socket.socket:
         sock = self._connect(timeout)
         try:
             sock.sendall(json.dumps(request).encode() + b"\n")
+        except BaseException as e:
+            sock.close()
+            if isinstance(e, (ConnectionResetError, BrokenPipeError)):
+                raise self._closed() from e
+            raise
+        return sock
+
+    def _receive(self, sock: socket.socket, request: dict[str, Any]
+                 ) -> tuple[dict[str, Any], socket.socket, bytes]:
+        """The reply line to ``request``, sent on ``sock``."""
+        try:
             got = _recv_line(sock)
             if got is None:
-                raise ShimGone(f"shim of {os.path.basename(self.dir)} closed the connection")
+                raise self._closed()
         except socket.timeout as e:
             sock.close()
             raise ShimTimeout(f"shim did not answer {request.get('op')!r} in time") from e
         except (ConnectionResetError, BrokenPipeError) as e:
             # The shim exited between accepting and answering: the same as not being there.
             sock.close()
-            raise ShimGone(f"shim of {os.path.basename(self.dir)} closed the connection") from e
+            raise self._closed() from e
         except BaseException:
             sock.close()
             raise
@@ -458,7 +622,13 @@ class ShimClient:
     def start(self) -> dict[str, Any]:
         """``runc start`` (with ``ShimOptions.run``: release the held output); returns
         {pid, started_at}."""
-        return self._simple({"op": "start"}, timeout=60.0)
+        return self.request_start().result()
+
+    def request_start(self) -> "PendingReply":
+        """``start`` sent, its answer to come (a shim still creating the container answers
+        once it has)."""
+        request = {"op": "start"}
+        return PendingReply(self, self._send(request, 60.0), request)
 
     def kill(self, signal: int = 15, all: bool = False, exec_id: str | None = None) -> None:
         self._simple({"op": "kill", "signal": int(signal), "all": all, "exec_id": exec_id})
@@ -485,17 +655,16 @@ class ShimClient:
         """Block until the container has exited and its exit record is known, which the shim
         tells before ``runc delete``: the notice's ``wait_ended`` waits for the rest. (An older
         shim answers only once done; its notice is then complete.)"""
+        return self.request_wait_exited().notice()
+
+    def request_wait_exited(self) -> "PendingExit":
+        """``wait_exited`` in two steps: the request is sent now (the shim tells of the exit
+        as soon as it knows), ``PendingExit.notice`` blocks for it."""
+        request = {"op": "wait", "early": True}
         try:
-            reply, sock, rest = self._call({"op": "wait", "early": True}, timeout=None)
+            return PendingExit(self, PendingReply(self, self._send(request, None), request))
         except ShimGone:
-            record = self.read_exit()
-            if record is None:
-                raise
-            return ExitNotice(self, record, None, b"")
-        if not reply.get("early"):
-            sock.close()
-            return ExitNotice(self, reply, None, b"")
-        return ExitNotice(self, reply, sock, rest)
+            return PendingExit(self, None)
 
     def read_exit(self) -> dict[str, Any] | None:
         """The exit record the shim left, if the container is gone."""

@@ -10,7 +10,9 @@ child subreaper:
   init's output until ``start``) with the container's stdio (pipes, or a pty received on
   ``--console-socket``) and reports ``{"ok":..}`` on the launch pipe, then the parent exits;
 - serves ``shim.sock`` (protocol in ``berth.runtime.shim``): start, attach, resize, exec,
-  kill, wait, close_stdin, state;
+  kill, wait, close_stdin, state. Forked from the spawner, it gets the socket bound already
+  from the daemon and serves it while runc runs: a ``start`` asked before the container is
+  created is answered once it is;
 - writes the log driver output itself (``berth.runtime.logs``);
 - reaps every child (runc, the container's init, exec processes, orphans);
 - when init has exited and its output is drained: reads the OOM counter, tells the waiters
@@ -564,11 +566,14 @@ class Conn:
 
 
 class Shim:
-    def __init__(self, state_dir: str, cfg: dict, ready_fd: int, runtime_fd: int | None = None):
+    def __init__(self, state_dir: str, cfg: dict, ready_fd: int, runtime_fd: int | None = None,
+                 listener_fd: int | None = None):
         self.dir = state_dir
         self.cfg = cfg
         self.id = cfg["id"]
         self.ready_fd = ready_fd
+        self.listener_fd = listener_fd  # shim.sock, bound by the daemon (see serve)
+        self.start_requests: list[Conn] = []  # start asked for while runc still creates
         # a sealed copy of the runtime binary (berth.runtime.sealedexe), kept for the shim's life
         self.runtime_exe = sealedexe.exec_path(runtime_fd) if runtime_fd is not None else None
         self.ep = select.epoll()
@@ -790,6 +795,8 @@ class Shim:
                 if run:  # the create step as clients know it (Docker's text)
                     error = error.replace("runc run failed: ", "runc create failed: ", 1)
                 self.report_ready({"ok": False, "error": error, "stage": "create"})
+                for conn in self.start_requests:
+                    conn.fail(ShimError(error))
                 self.quit = True
                 return
             with open(self.path("init.pid")) as f:
@@ -799,6 +806,12 @@ class Shim:
                 c.started_ns = _now_ns()
             self.adopt(c, pid)
             self.report_ready({"ok": True, "pid": pid, "shim_pid": os.getpid()})
+            for conn in self.start_requests:
+                try:
+                    self.op_start(conn, {})
+                except ShimError as e:
+                    conn.fail(e)
+            self.start_requests = []
             trim_heap()
 
         self.runc(args + [self.id], created, stdio)
@@ -900,6 +913,9 @@ class Shim:
 
     def op_start(self, conn: Conn, req: dict) -> None:
         c = self.container
+        if c.status == "creating":  # answered once runc has created it (see create)
+            self.start_requests.append(conn)
+            return
         if c.status != "created":
             raise ShimError(f"container {self.id} is {c.status}, not created", "Conflict")
         c.status = "starting"
@@ -1056,15 +1072,20 @@ class Shim:
 
     # main loop
     def serve(self) -> None:
-        sock_path = "shim.sock"  # relative: the shim runs in its state dir
-        try:
-            os.unlink(sock_path)
-        except FileNotFoundError:
-            pass
-        self.listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-        self.listener.bind(sock_path)
-        os.chmod(sock_path, 0o600)
-        self.listener.listen(64)
+        if self.listener_fd is not None:
+            # bound and listening already: the daemon queues its requests (attach, start,
+            # wait) on it while runc creates the container
+            self.listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, self.listener_fd)
+        else:
+            sock_path = "shim.sock"  # relative: the shim runs in its state dir
+            try:
+                os.unlink(sock_path)
+            except FileNotFoundError:
+                pass
+            self.listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+            self.listener.bind(sock_path)
+            os.chmod(sock_path, 0o600)
+            self.listener.listen(64)
         self.listener.setblocking(False)
         self.register(self.listener.fileno(), EPOLLIN, self.on_accept)
         self.create()
@@ -1175,10 +1196,12 @@ def main(argv: list[str]) -> None:
     become_shim(state_dir, ready_w)
 
 
-def become_shim(state_dir: str, ready_fd: int, sealed_runtimes: dict[str, int] | None = None) -> None:
+def become_shim(state_dir: str, ready_fd: int, sealed_runtimes: dict[str, int] | None = None,
+                listener_fd: int | None = None) -> None:
     """Turn this process into the shim of ``state_dir``, in a session of its own; the launch
     result (one JSON line) goes to ``ready_fd``. Never returns. ``sealed_runtimes`` (from the
-    spawner): runtime path -> fd of its sealed copy."""
+    spawner): runtime path -> fd of its sealed copy. ``listener_fd``: ``shim.sock``, bound
+    and listening (from the daemon, through the spawner); without it the shim binds it."""
     os.setsid()
     # Sockets are bound by names relative to the state dir (and runc, our child, connects to
     # the console socket the same way): absolute paths can exceed AF_UNIX's 108 bytes.
@@ -1198,7 +1221,7 @@ def become_shim(state_dir: str, ready_fd: int, sealed_runtimes: dict[str, int] |
         runtime_fd = _keep_own_runtime(sealed_runtimes or {}, cfg.get("runtime"))
         _set_subreaper()
         _write_atomic(os.path.join(state_dir, "shim.pid"), str(os.getpid()))
-        shim = Shim(state_dir, cfg, ready_fd, runtime_fd)
+        shim = Shim(state_dir, cfg, ready_fd, runtime_fd, listener_fd)
         shim.serve()
     except BaseException as e:  # report, never hang the launcher
         try:

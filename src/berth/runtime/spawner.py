@@ -4,8 +4,9 @@ forks a shim for each request, so a container start does not pay for a Python st
 
 The daemon starts one spawner (``berth.runtime.shim.ShimSpawner``) with a pipe as its stdin
 and a listening socket path. Protocol, one request per connection: the daemon sends a state
-directory and ``\\n``; a child the spawner forked in advance accepts the connection (and
-the spawner forks the next one), then the child becomes that directory's shim
+directory and ``\\n``, with the shim's ``shim.sock`` (bound and listening) as an SCM_RIGHTS fd;
+a child the spawner forked in advance accepts the connection (and the spawner forks the
+next one), then the child becomes that directory's shim
 (``shimd.become_shim``, in a session of its own) and writes its launch line on the
 connection, exactly what a ``python -m``-started shim prints, then closes it. Shims outlive
 the spawner and the daemon; the spawner reaps those that exit before it does.
@@ -129,28 +130,41 @@ def _fork_waiting(listener, parent_poller, taken_r: int, taken_w: int, container
 
 
 def _child(conn: int, containers_dir: str, sealed_runtimes: dict[str, int]) -> None:
-    """Read the state directory, then become its shim."""
+    """Read the state directory (and the shim's listening socket, if the daemon sent one),
+    then become its shim."""
     os.dup2(conn, 1)  # until the shim takes over, whatever is written to stdout reaches the daemon
     os.close(conn)
     try:
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, os.dup(1))
         sock.settimeout(REQUEST_TIMEOUT)
-        request = b""
-        while not request.endswith(b"\n") and len(request) < MAX_REQUEST:
-            chunk = sock.recv(MAX_REQUEST)
-            if not chunk:
-                break
-            request += chunk
+        request, fds = _read_request(sock)
         sock.close()
         state_dir = os.path.realpath(request.strip().decode())
-        if os.path.dirname(state_dir) != containers_dir:
-            _reply_error("state directory outside exec-root")
+        if os.path.dirname(state_dir) != containers_dir or len(fds) > 1:
+            _reply_error("state directory outside exec-root" if len(fds) <= 1 else "too many fds")
             os._exit(1)
-        shimd.become_shim(state_dir, os.dup(1), sealed_runtimes)  # never returns
+        shimd.become_shim(state_dir, os.dup(1), sealed_runtimes,  # never returns
+                          fds[0] if fds else None)
     except BaseException as e:  # report, never leave the daemon waiting
         _reply_error(f"{type(e).__name__}: {e}")
         sys.stderr.write(f"spawner: {type(e).__name__}: {e}\n")
     os._exit(1)
+
+
+def _read_request(sock) -> tuple[bytes, list[int]]:
+    """One line, and the fds that came with it (SCM_RIGHTS)."""
+    request, fds = b"", []
+    while not request.endswith(b"\n") and len(request) < MAX_REQUEST:
+        chunk, ancillary, _flags, _addr = sock.recvmsg(MAX_REQUEST, _socket.CMSG_SPACE(4 * 4),
+                                                       _socket.MSG_CMSG_CLOEXEC)
+        for level, kind, data in ancillary:
+            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                fds += [int.from_bytes(data[i:i + 4], sys.byteorder)
+                        for i in range(0, len(data) - len(data) % 4, 4)]
+        if not chunk:
+            break
+        request += chunk
+    return request, fds
 
 
 def _reply_error(message: str) -> None:

@@ -7,6 +7,7 @@ import os
 import re
 import resource
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -14,7 +15,7 @@ import time
 
 import pytest
 
-from berth.errors import Conflict, InvalidParameter, NotFound
+from berth.errors import BerthError, Conflict, InvalidParameter, NotFound
 from berth.runtime import cgroups, oci, sealedexe, shim, spec as specmod
 from rt_support import needs_runc
 
@@ -417,7 +418,10 @@ def test_spawner_restarts_and_refuses_foreign_directories(env):
         spawner._proc.wait()
         out, _, record, _, _ = _spawned_run(env, spawner, ["echo", "two"])
         assert out == b"two\n"
-        reply = json.loads(spawner.launch("/etc", 10))
+        listener = socket.socket(socket.AF_UNIX)
+        with spawner.launch("/etc", 10, listener) as conn:
+            reply = json.loads(conn.makefile("rb").readline())
+        listener.close()
         assert reply == {"ok": False, "error": "spawner: state directory outside exec-root"}
         with pytest.raises(oci.StartError) as e:  # runc's error comes back through the spawner
             shim.start_shim(*env.prepare(["nope"], run=True)[1::2], spawner=spawner)
@@ -531,3 +535,48 @@ def test_runtime_does_not_inherit_the_shims_ignored_signals(env, tmp_path):
     assert masks  # create, start, delete
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
         assert all(not mask & (1 << (sig - 1)) for mask in masks), sig
+
+
+def test_requests_sent_while_runc_creates_are_served_in_order(env, tmp_path):
+    """What a container start pipelines (engine/containers/startup.py): attach, the early
+    wait and start go out before runc is done; the attached stream misses nothing."""
+    slow = tmp_path / "slow-run-runc"  # runc whose run takes a while: the requests come first
+    slow.write_text('#!/bin/sh\nfor a; do [ "$a" = run ] && sleep 0.3; done\nexec runc "$@"\n')
+    slow.chmod(0o755)
+    spawner = shim.ShimSpawner(env.exec_root, lambda: [str(slow)])
+    try:
+        _, sd, _, opts = env.prepare(["sh", "-c", "echo first; echo second >&2; exit 3"], run=True)
+        opts.runtime = str(slow)
+        launch = shim.launch_shim(sd, opts, spawner=spawner)
+        stream = launch.client.attach()
+        exit_wait = launch.client.request_wait_exited()
+        start = launch.client.request_start()
+        assert launch.created()
+        assert start.result()["pid"] > 0
+        assert stream.read_all() == (b"first\n", b"second\n")
+        assert exit_wait.notice().record["exit_code"] == 3
+        assert launch.client.wait(timeout=10)["exit_code"] == 3
+    finally:
+        spawner.close()
+
+
+def test_start_asked_during_a_create_that_fails_gets_its_error(env):
+    spawner = shim.ShimSpawner(env.exec_root)
+    try:
+        _, sd, _, opts = env.prepare(["nope"], run=True)
+        launch = shim.launch_shim(sd, opts, spawner=spawner)
+        try:
+            start = launch.client.request_start()
+        except shim.ShimGone:  # the shim was quicker: it is gone already
+            start = None
+        with pytest.raises(oci.StartError) as e:
+            launch.result()
+        assert e.value.exit_code == 127
+        with pytest.raises(oci.StartError):  # the same failure, again
+            launch.result()
+        assert not launch.created()
+        if start is not None:
+            with pytest.raises(BerthError, match="executable file not found"):
+                start.result()
+    finally:
+        spawner.close()

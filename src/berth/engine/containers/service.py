@@ -21,7 +21,7 @@ from berth.engine import ids
 from berth.engine import mounts
 from berth.engine.mounts import MountPlan
 from berth.engine.containers import config as cconfig
-from berth.engine.containers import hostfiles
+from berth.engine.containers import hostfiles, startup
 from berth.engine.containers.logs import (LogLine, LogOptions, current_size, existing_lines,
                                           follow_lines)
 from berth.engine.containers.health import validate as health_validate
@@ -349,36 +349,34 @@ class ContainerService:
     async def _start_locked(self, container: Container) -> None:
         await self._shim_ended(container.id)  # the runtime may still be deleting the last run
         state = shimlib.state_dir(self.engine.exec_root, container.id)
-        rootfs = None
+        # clients that attached before the start get their streams first (startup.py)
+        requests = [r for r in self._pending_attach.pop(container.id, []) if not r.ready.done()]
+        mounted: list[str] = []  # the rootfs, once mounted: unmounted if the start fails
         try:
-            # a --rm container's changes go with it, even after a crash (reconcile removes it)
-            rootfs = await asyncio.to_thread(self.engine.images.layers.mount, container.id,
-                                             bool(container.host_config.get("AutoRemove")))
             os.makedirs(state, mode=0o700, exist_ok=True)
             netns = await self._network_setup(container)
             options = self._shim_options(container)
-            client = await asyncio.to_thread(self._launch, container, rootfs, netns, state, options)
-            try:
-                started = await self._attach_and_start(container, client)
-            except BaseException:
-                await asyncio.to_thread(_end_shim, client)  # its process runs already (run=True)
-                raise
+            started = await asyncio.to_thread(self._launch, container, netns, state, options,
+                                              requests, mounted)
         except oci.StartError as exc:
-            await self._fail_start(container, state, rootfs, exc.message, exc.exit_code)
+            await self._fail_start(container, state, mounted, exc.message, exc.exit_code, requests)
             raise
         except BerthError as exc:
-            await self._fail_start(container, state, rootfs, exc.message, 128)
+            await self._fail_start(container, state, mounted, exc.message, 128, requests)
             raise
         except Exception as exc:
-            await self._fail_start(container, state, rootfs, str(exc), 128)
+            await self._fail_start(container, state, mounted, str(exc), 128, requests)
             raise SystemError_(str(exc)) from exc
-        container.set_running(int(started.get("pid") or 0), started.get("started_at"))
+        await self._hand_out_streams(requests, started.streams)
+        container.set_running(int(started.info.get("pid") or 0), started.info.get("started_at"))
         container.restart_count = container.restart_count  # kept across restarts
         self._exit_event(container.id)
         self._save(container)
         self._event(container, "start")
-        self._monitors[container.id] = asyncio.ensure_future(self._monitor(container, client))
+        self._monitors[container.id] = asyncio.ensure_future(
+            self._monitor(container, started.client, started.exit_wait))
         self._notify("on_start", container)
+        await self._attach_latecomers(container, started.client)
 
     def _runtime_paths(self) -> list[str]:
         """Every configured runtime binary, resolved as shims run them."""
@@ -454,32 +452,32 @@ class ContainerService:
             stdin=bool(container.config.get("OpenStdin")), tty=bool(container.config.get("Tty")),
             log_driver=driver, log_path=container.log_path or None, log_opts=log_opts, run=True)
 
-    def _launch(self, container: Container, rootfs: str, netns: str | None, state: str,
-                options: shimlib.ShimOptions) -> shimlib.ShimClient:
-        """Spec, bundle and shim (``runc run --detach``), in one trip to a worker thread."""
+    def _launch(self, container: Container, netns: str | None, state: str,
+                options: shimlib.ShimOptions, requests: list[AttachRequest],
+                mounted: list[str]) -> startup.Started:
+        """Rootfs, spec, bundle, shim (``runc run --detach``) and start, in one trip to a
+        worker thread. The rootfs goes into ``mounted`` as soon as it is mounted."""
+        # a --rm container's changes go with it, even after a crash (reconcile removes it)
+        rootfs = self.engine.images.layers.mount(container.id,
+                                                 bool(container.host_config.get("AutoRemove")))
+        mounted.append(rootfs)
         oci.write_bundle(state, self._build_spec(container, rootfs, netns))
-        return shimlib.start_shim(state, options, spawner=self.spawner)
+        return startup.launch_and_start(
+            state, options, self.spawner, [(r.stdin, r.stdout, r.stderr) for r in requests],
+            bool(container.config.get("StdinOnce")), _own_pid_namespace(container), _end_shim)
 
-    async def _attach_and_start(self, container: Container, client: shimlib.ShimClient) -> dict[str, Any]:
-        """Clients that attached before start get their streams first, before the process's
-        output is let through, so not a byte of it is missed; then the start. One trip to a
-        worker thread for all of it."""
+    async def _attach_latecomers(self, container: Container, client: shimlib.ShimClient) -> None:
+        """Clients that attached while the container was starting: streams of the running
+        container (what it printed before they came is in its log)."""
         requests = [r for r in self._pending_attach.pop(container.id, []) if not r.ready.done()]
+        if not requests:
+            return
         stdin_once = bool(container.config.get("StdinOnce"))
+        streams = await asyncio.to_thread(
+            lambda: [startup.attach(client, (r.stdin, r.stdout, r.stderr), stdin_once) for r in requests])
+        await self._hand_out_streams(requests, streams)
 
-        def attach_all_then_start() -> tuple[list[Any], dict[str, Any] | None, BaseException | None]:
-            streams: list[Any] = []
-            for r in requests:
-                try:
-                    streams.append(client.attach(r.stdin, r.stdout, r.stderr, stdin_once))
-                except Exception as exc:  # noqa: BLE001 - handed to the attacher below
-                    streams.append(exc)
-            try:
-                return streams, client.start(), None
-            except BaseException as exc:  # noqa: BLE001 - raised below, once streams are handed out
-                return streams, None, exc
-
-        streams, started, error = await asyncio.to_thread(attach_all_then_start)
+    async def _hand_out_streams(self, requests: list[AttachRequest], streams: list[Any]) -> None:
         for request, raw in zip(requests, streams):
             if request.ready.done():  # the attacher went away meanwhile
                 if not isinstance(raw, Exception):
@@ -491,19 +489,16 @@ class ContainerService:
                     request.ready.set_result(await AsyncShimStream.wrap(raw))
                 except Exception as exc:  # noqa: BLE001 - hand the failure to the attacher
                     request.ready.set_exception(exc)
-        if error is not None:
-            raise error
-        assert started is not None
-        return started
 
-    async def _fail_start(self, container: Container, state: str, rootfs: str | None,
-                          message: str, exit_code: int) -> None:
+    async def _fail_start(self, container: Container, state: str, mounted: list[str],
+                          message: str, exit_code: int, requests: list[AttachRequest]) -> None:
+        """``mounted``: the rootfs if it was mounted; ``requests``: the attached clients."""
         container.set_start_error(message, exit_code)
         self._save(container)
-        for request in self._pending_attach.pop(container.id, []):
+        for request in requests + self._pending_attach.pop(container.id, []):
             if not request.ready.done():
                 request.ready.set_exception(Conflict(message))
-        await self._release_resources(container, state, unmount=rootfs is not None)
+        await self._release_resources(container, state, unmount=bool(mounted))
         exited = self._exited.get(container.id)
         if exited:
             exited.set()
@@ -529,11 +524,13 @@ class ContainerService:
             shutil.rmtree(state, ignore_errors=True)
 
     # -- exit ------------------------------------------------------------------------------
-    async def _monitor(self, container: Container, client: shimlib.ShimClient) -> None:
+    async def _monitor(self, container: Container, client: shimlib.ShimClient,
+                       exit_wait: shimlib.PendingExit | None = None) -> None:
+        """``exit_wait``: the wait the start sent already (startup.py)."""
         notice = None
         try:
             if _own_pid_namespace(container):
-                notice = await wait_in_thread(client.wait_exited)
+                notice = await wait_in_thread(exit_wait.notice if exit_wait else client.wait_exited)
                 result = notice.record
             else:  # other processes may outlive init until runc delete has killed them
                 result = await wait_in_thread(lambda: client.wait(None))
@@ -732,7 +729,8 @@ class ContainerService:
             if event is not None:
                 await event.wait()
             result: dict[str, Any] = {"StatusCode": container.state["ExitCode"]}
-            if container.state.get("Error"):
+            # as dockerd: a removal that succeeded clears the error (of a failed start)
+            if container.state.get("Error") and condition != "removed":
                 result["Error"] = {"Message": container.state["Error"]}
             return result
         return finish
