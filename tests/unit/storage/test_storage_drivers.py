@@ -90,6 +90,10 @@ def test_overlay_layout_and_metadata(tmp_path, no_leftover_mounts):
         link_b = (home / "b/link").read_text()
         assert len(link_a) == 26 and os.readlink(home / "l" / link_a) == "../a/diff"
         assert (home / "c/lower").read_text() == f"l/{link_b}:l/{link_a}"
+        # a container's layer has no short link: it is no other layer's lower
+        assert not (home / "c/link").exists() and len(os.listdir(home / "l")) == 2
+        with pytest.raises(NotFound, match="layer c has no link"):
+            d.create("d", "c")
         assert (home / "b/committed").exists() and not (home / "c/committed").exists()
         meta = d.metadata("c")
         assert meta["UpperDir"] == str(home / "c/diff")

@@ -4,7 +4,8 @@ On-disk layout (as Docker's)::
 
     <root>/overlay2/<id>/diff      the layer's files (overlay upper dir; whiteouts as 0/0 devices)
     <root>/overlay2/<id>/link      short name of this layer, e.g. "5KQ3...": <root>/overlay2/l/<name>
-                                   is a symlink to ../<id>/diff
+                                   is a symlink to ../<id>/diff (not for containers' layers,
+                                   which are no other layer's lower)
     <root>/overlay2/<id>/lower     "l/<parent-link>:l/<grandparent-link>:..." (top first)
     <root>/overlay2/<id>/work      overlay work dir (layers with a parent)
     <root>/overlay2/<id>/merged    mount point while mounted
@@ -176,6 +177,14 @@ class Overlay2Driver(GraphDriver):
                 continue
 
     def create(self, layer_id: str, parent: str | None = None, durable: bool = True) -> None:
+        self._create(layer_id, parent, durable, linked=True)
+
+    def create_rw(self, layer_id: str, parent: str | None = None, durable: bool = True) -> None:
+        """No short link: a container's layer is never the lower of another (a commit makes
+        a new layer from its diff), and the link cost a symlink and an unlink in ``l/``."""
+        self._create(layer_id, parent, durable, linked=False)
+
+    def _create(self, layer_id: str, parent: str | None, durable: bool, linked: bool) -> None:
         if parent:
             self._require(parent)
         d = self._dir(layer_id)
@@ -186,15 +195,15 @@ class Overlay2Driver(GraphDriver):
         try:
             os.mkdir(os.path.join(d, "diff"), 0o755)
             os.chmod(os.path.join(d, "diff"), 0o755)
-            files = {"link": self._new_link(layer_id).encode()}
+            files = {}
             if parent:
                 os.mkdir(os.path.join(d, "work"), 0o700)
+                plink = read_text(os.path.join(self._dir(parent), "link"))
+                if not plink:  # missing, or a container's layer (create_rw)
+                    raise NotFound(f"layer {parent} has no link")
                 committed = os.path.join(self._dir(parent), "committed")
                 if not os.path.exists(committed):  # the parent's first child; two fsyncs saved after
                     atomic_write(committed, b"", 0o600)
-                plink = read_text(os.path.join(self._dir(parent), "link"))
-                if not plink:
-                    raise NotFound(f"layer {parent} has no link")
                 lowers = [f"{LINK_DIR}/{plink}"]
                 parent_lower = self._lower(parent)
                 if parent_lower:
@@ -202,6 +211,8 @@ class Overlay2Driver(GraphDriver):
                 if len(lowers) > MAX_DEPTH:
                     raise InvalidParameter("max depth exceeded")
                 files["lower"] = ":".join(lowers).encode()
+            if linked:  # last: a failure before it would leave the symlink behind
+                files["link"] = self._new_link(layer_id).encode()
             # a new directory nothing refers to yet: one directory fsync for both files
             write_new_files(d, files, durable=durable)
         except BaseException:
