@@ -137,24 +137,27 @@ class ShimSpawner:
         self._broken = False
         self._lock = threading.Lock()
 
-    def launch(self, state: str, timeout: float, listener: socket.socket) -> socket.socket | None:
+    def launch(self, state: str, timeout: float, listener: socket.socket,
+               bundle_follows: bool = False) -> socket.socket | None:
         """Have a shim forked for ``state``, serving on ``listener`` (its bound ``shim.sock``);
-        returns the connection its launch line comes on, or None if no spawner could be used."""
+        returns the connection its launch line comes on, or None if no spawner could be used.
+        With ``bundle_follows`` the shim waits for ``go`` on that connection before runc."""
+        request = {"state": state, "bundle_follows": bundle_follows}
         for _ in range(2):
             if not self._ensure_running():
                 return None
             try:
-                return self._request(state, timeout, listener)
+                return self._request(request, timeout, listener)
             except (FileNotFoundError, ConnectionRefusedError):
                 self._forget()  # it died: start a new one once
         return None
 
-    def _request(self, state: str, timeout: float, listener: socket.socket) -> socket.socket:
+    def _request(self, request: dict[str, Any], timeout: float, listener: socket.socket) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(timeout)
             sock.connect(self.socket_path)
-            socket.send_fds(sock, [state.encode() + b"\n"], [listener.fileno()])
+            socket.send_fds(sock, [json.dumps(request).encode() + b"\n"], [listener.fileno()])
         except BaseException:
             sock.close()
             raise
@@ -272,22 +275,36 @@ class Launch:
 
 
 def launch_shim(state: str, opts: ShimOptions, timeout: float = 60.0,
-                spawner: ShimSpawner | None = None) -> Launch:
+                spawner: ShimSpawner | None = None,
+                write_bundle: Callable[[], None] | None = None) -> Launch:
     """Launch the shim for the bundle in ``state`` without waiting for runc (see ``Launch``).
     With a ``spawner``, the socket is bound here and handed to the shim, so requests can be
     sent before the shim runs; without one, the shim starts as its own interpreter and this
-    returns once it is up."""
+    returns once it is up.
+
+    ``write_bundle``, if given, writes config.json (the engine mounts the rootfs for it): a
+    spawned shim starts up meanwhile and runs runc once told the bundle is there (``go`` on
+    the launch connection; closing it instead ends the shim)."""
     _prepare_state(state, opts)
     client = ShimClient(os.path.join(state, SOCKET_NAME))
     if spawner and not opts.python:
         listener = _bind_listener(client)
         try:
-            conn = spawner.launch(state, timeout, listener)
+            conn = spawner.launch(state, timeout, listener, bundle_follows=write_bundle is not None)
         finally:
             listener.close()
         if conn is not None:
+            if write_bundle is not None:
+                try:
+                    write_bundle()
+                    conn.sendall(b"go\n")
+                except BaseException:
+                    conn.close()
+                    raise
             return Launch(client, timeout, conn)
         _unlink_quietly(client.socket_path)  # no spawner: the shim binds its own
+    if write_bundle is not None:
+        write_bundle()
     try:
         proc = subprocess.run(shim_command(state, opts.python), capture_output=True,
                               timeout=timeout, close_fds=True, start_new_session=True)

@@ -567,12 +567,13 @@ class Conn:
 
 class Shim:
     def __init__(self, state_dir: str, cfg: dict, ready_fd: int, runtime_fd: int | None = None,
-                 listener_fd: int | None = None):
+                 listener_fd: int | None = None, bundle_follows: bool = False):
         self.dir = state_dir
         self.cfg = cfg
         self.id = cfg["id"]
         self.ready_fd = ready_fd
         self.listener_fd = listener_fd  # shim.sock, bound by the daemon (see serve)
+        self.bundle_follows = bundle_follows
         self.start_requests: list[Conn] = []  # start asked for while runc still creates
         # a sealed copy of the runtime binary (berth.runtime.sealedexe), kept for the shim's life
         self.runtime_exe = sealedexe.exec_path(runtime_fd) if runtime_fd is not None else None
@@ -815,6 +816,18 @@ class Shim:
             trim_heap()
 
         self.runc(args + [self.id], created, stdio)
+
+    def _bundle_written(self) -> bool:
+        """Wait for the daemon's ``go`` (config.json is written) on the launch connection;
+        False if it closed that instead. It writes the bundle while we start up."""
+        os.set_blocking(self.ready_fd, True)  # the spawner read the request with a timeout
+        said = b""
+        while not said.endswith(b"\n") and len(said) < 16:
+            chunk = os.read(self.ready_fd, 16)
+            if not chunk:
+                break
+            said += chunk
+        return said == b"go\n"
 
     def report_ready(self, obj: dict) -> None:
         if self.ready_fd >= 0:
@@ -1088,6 +1101,8 @@ class Shim:
             self.listener.listen(64)
         self.listener.setblocking(False)
         self.register(self.listener.fileno(), EPOLLIN, self.on_accept)
+        if self.bundle_follows and not self._bundle_written():
+            return  # the daemon gave up on this start
         self.create()
         quit_deadline = 0.0
         while True:
@@ -1197,11 +1212,12 @@ def main(argv: list[str]) -> None:
 
 
 def become_shim(state_dir: str, ready_fd: int, sealed_runtimes: dict[str, int] | None = None,
-                listener_fd: int | None = None) -> None:
+                listener_fd: int | None = None, bundle_follows: bool = False) -> None:
     """Turn this process into the shim of ``state_dir``, in a session of its own; the launch
     result (one JSON line) goes to ``ready_fd``. Never returns. ``sealed_runtimes`` (from the
     spawner): runtime path -> fd of its sealed copy. ``listener_fd``: ``shim.sock``, bound
-    and listening (from the daemon, through the spawner); without it the shim binds it."""
+    and listening (from the daemon, through the spawner); without it the shim binds it.
+    ``bundle_follows``: config.json is being written; ``go`` on ``ready_fd`` says it is."""
     os.setsid()
     # Sockets are bound by names relative to the state dir (and runc, our child, connects to
     # the console socket the same way): absolute paths can exceed AF_UNIX's 108 bytes.
@@ -1221,7 +1237,7 @@ def become_shim(state_dir: str, ready_fd: int, sealed_runtimes: dict[str, int] |
         runtime_fd = _keep_own_runtime(sealed_runtimes or {}, cfg.get("runtime"))
         _set_subreaper()
         _write_atomic(os.path.join(state_dir, "shim.pid"), str(os.getpid()))
-        shim = Shim(state_dir, cfg, ready_fd, runtime_fd, listener_fd)
+        shim = Shim(state_dir, cfg, ready_fd, runtime_fd, listener_fd, bundle_follows)
         shim.serve()
     except BaseException as e:  # report, never hang the launcher
         try:

@@ -3,8 +3,9 @@ forks a shim for each request, so a container start does not pay for a Python st
 (~15 ms here) on its critical path.
 
 The daemon starts one spawner (``berth.runtime.shim.ShimSpawner``) with a pipe as its stdin
-and a listening socket path. Protocol, one request per connection: the daemon sends a state
-directory and ``\\n``, with the shim's ``shim.sock`` (bound and listening) as an SCM_RIGHTS fd;
+and a listening socket path. Protocol, one request per connection: the daemon sends one JSON line,
+``{"state": <state directory>, "bundle_follows": bool}``, with the shim's ``shim.sock`` (bound
+and listening) as an SCM_RIGHTS fd;
 a child the spawner forked in advance accepts the connection (and the spawner forks the
 next one), then the child becomes that directory's shim
 (``shimd.become_shim``, in a session of its own) and writes its launch line on the
@@ -137,14 +138,15 @@ def _child(conn: int, containers_dir: str, sealed_runtimes: dict[str, int]) -> N
     try:
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, os.dup(1))
         sock.settimeout(REQUEST_TIMEOUT)
-        request, fds = _read_request(sock)
+        line, fds = _read_request(sock)
         sock.close()
-        state_dir = os.path.realpath(request.strip().decode())
+        request = wirejson.loads(line)
+        state_dir = os.path.realpath(str(request.get("state")))
         if os.path.dirname(state_dir) != containers_dir or len(fds) > 1:
             _reply_error("state directory outside exec-root" if len(fds) <= 1 else "too many fds")
             os._exit(1)
         shimd.become_shim(state_dir, os.dup(1), sealed_runtimes,  # never returns
-                          fds[0] if fds else None)
+                          fds[0] if fds else None, bool(request.get("bundle_follows")))
     except BaseException as e:  # report, never leave the daemon waiting
         _reply_error(f"{type(e).__name__}: {e}")
         sys.stderr.write(f"spawner: {type(e).__name__}: {e}\n")

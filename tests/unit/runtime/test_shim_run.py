@@ -580,3 +580,40 @@ def test_start_asked_during_a_create_that_fails_gets_its_error(env):
                 start.result()
     finally:
         spawner.close()
+
+
+def test_the_bundle_can_follow_the_launch(env):
+    """A spawned shim starts up while the engine writes config.json, and runs runc once
+    told ``go``; a launch whose bundle fails ends the shim without running anything."""
+    spawner = shim.ShimSpawner(env.exec_root)
+    try:
+        _, sd, sp, opts = env.prepare(["echo", "late bundle"], run=True)
+        config = os.path.join(sd, "config.json")
+        os.unlink(config)
+
+        def write_bundle():
+            time.sleep(0.2)  # the shim is up by now, and must wait
+            oci.write_bundle(sd, sp)
+
+        launch = shim.launch_shim(sd, opts, spawner=spawner, write_bundle=write_bundle)
+        stream = launch.client.attach()
+        launch.client.start()
+        assert stream.read_all() == (b"late bundle\n", b"")
+        assert launch.client.wait(timeout=10)["exit_code"] == 0
+
+        _, sd, _, opts = env.prepare(["true"], run=True)
+
+        def broken_bundle():
+            time.sleep(0.2)
+            raise OSError("no rootfs")
+
+        with pytest.raises(OSError, match="no rootfs"):
+            shim.launch_shim(sd, opts, spawner=spawner, write_bundle=broken_bundle)
+        client = shim.ShimClient(os.path.join(sd, shim.SOCKET_NAME))
+        deadline = time.monotonic() + 5
+        while client.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not client.is_alive()
+        assert not os.path.exists(os.path.join(sd, "init.pid"))  # runc never ran
+    finally:
+        spawner.close()

@@ -455,15 +455,18 @@ class ContainerService:
     def _launch(self, container: Container, netns: str | None, state: str,
                 options: shimlib.ShimOptions, requests: list[AttachRequest],
                 mounted: list[str]) -> startup.Started:
-        """Rootfs, spec, bundle, shim (``runc run --detach``) and start, in one trip to a
+        """Shim, rootfs, spec, bundle, ``runc run --detach`` and start, in one trip to a
         worker thread. The rootfs goes into ``mounted`` as soon as it is mounted."""
-        # a --rm container's changes go with it, even after a crash (reconcile removes it)
-        rootfs = self.engine.images.layers.mount(container.id,
-                                                 bool(container.host_config.get("AutoRemove")))
-        mounted.append(rootfs)
-        oci.write_bundle(state, self._build_spec(container, rootfs, netns))
+        def write_bundle() -> None:
+            # a --rm container's changes go with it, even after a crash (reconcile removes it)
+            rootfs = self.engine.images.layers.mount(container.id,
+                                                     bool(container.host_config.get("AutoRemove")))
+            mounted.append(rootfs)
+            oci.write_bundle(state, self._build_spec(container, rootfs, netns))
+
         return startup.launch_and_start(
-            state, options, self.spawner, [(r.stdin, r.stdout, r.stderr) for r in requests],
+            state, options, self.spawner, write_bundle,
+            [(r.stdin, r.stdout, r.stderr) for r in requests],
             bool(container.config.get("StdinOnce")), _own_pid_namespace(container), _end_shim)
 
     async def _attach_latecomers(self, container: Container, client: shimlib.ShimClient) -> None:

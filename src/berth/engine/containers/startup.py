@@ -1,7 +1,8 @@
 """A container's start, as one conversation with its new shim (runs in a worker thread).
 
-``runc run`` takes most of a start (25-35 ms here), and the shim can take requests while it
-runs: the daemon binds the shim's socket itself (``shim.launch_shim``), so what the start
+The shim is forked first, and the bundle (rootfs mount, spec) is written while it starts
+up. ``runc run`` takes most of a start (25-35 ms here), and the shim can take requests while
+it runs: the daemon binds the shim's socket itself (``shim.launch_shim``), so what the start
 needs is sent at once and waits for the shim there. In order: the streams of clients that
 attached before the start (each registered before anything else, so none misses the first
 byte of output), the wait for the container's exit (the monitor's, told as soon as the shim
@@ -37,12 +38,12 @@ class Started:
 
 
 def launch_and_start(state: str, options: shimlib.ShimOptions, spawner: shimlib.ShimSpawner,
-                     attaches: list[Attach], stdin_once: bool, wait_exit: bool,
-                     end_shim: Callable[[shimlib.ShimClient], None]) -> Started:
+                     write_bundle: Callable[[], None], attaches: list[Attach], stdin_once: bool,
+                     wait_exit: bool, end_shim: Callable[[shimlib.ShimClient], None]) -> Started:
     """Launch the shim of ``state`` and start its container; raises what ``start_shim``
-    raises for a create that fails. After a failure past the create, ``end_shim`` kills
-    what runs already."""
-    launch = shimlib.launch_shim(state, options, spawner=spawner)
+    raises for a create that fails. ``write_bundle`` runs while the shim starts up. After a
+    failure past the create, ``end_shim`` kills what runs already."""
+    launch = shimlib.launch_shim(state, options, spawner=spawner, write_bundle=write_bundle)
     started = Started(launch.client)
     start = None
     try:
