@@ -486,16 +486,29 @@ class ExitNotice:
     def wait_ended(self) -> dict[str, Any]:
         """Block until the shim has finished (``runc delete`` done, exit.json written); returns
         the final exit record."""
-        if self._sock is None:
+        taken = self.take_socket()
+        if taken is None:
             return self.record
-        sock, self._sock = self._sock, None
+        sock, rest = taken
         try:
             sock.settimeout(None)
-            got = _recv_line(sock, self._rest)
+            got = _recv_line(sock, rest)
         except OSError:
             got = None
         finally:
             sock.close()
+        return self.ended_from(got)
+
+    def take_socket(self) -> tuple[socket.socket, bytes] | None:
+        """The connection the final record comes on, and what was read of it; None if the
+        record is final already. For a caller that reads it itself (the engine, async)."""
+        if self._sock is None:
+            return None
+        sock, self._sock = self._sock, None
+        return sock, self._rest
+
+    def ended_from(self, got: tuple[bytes, bytes] | None) -> dict[str, Any]:
+        """The final record from the line read (None: the connection ended first)."""
         if got is None:  # the shim died before its last word
             return self.client.read_exit() or self.record
         try:
@@ -508,11 +521,15 @@ class PendingReply:
     """A request sent to a shim, its reply line not read yet."""
 
     def __init__(self, client: "ShimClient", sock: socket.socket, request: dict[str, Any]):
-        self._client, self._sock, self._request = client, sock, request
+        self._client, self.sock, self._request = client, sock, request
 
     def reply(self) -> tuple[dict[str, Any], socket.socket, bytes]:
         """(reply, socket, what followed the line); raises as ``ShimClient._call`` does."""
-        return self._client._receive(self._sock, self._request)
+        return self._client._receive(self.sock, self._request)
+
+    def reply_from(self, got: tuple[bytes, bytes] | None) -> tuple[dict[str, Any], socket.socket, bytes]:
+        """``reply``, from the line the caller read itself (None: the connection ended)."""
+        return self._client._reply_from(self.sock, got)
 
     def result(self) -> dict[str, Any]:
         reply, sock, _ = self.reply()
@@ -520,7 +537,7 @@ class PendingReply:
         return reply
 
     def close(self) -> None:
-        self._sock.close()
+        self.sock.close()
 
 
 class PendingExit:
@@ -529,13 +546,27 @@ class PendingExit:
     def __init__(self, client: "ShimClient", pending: PendingReply | None):
         self._client, self._pending = client, pending
 
+    @property
+    def socket(self) -> socket.socket | None:
+        """Where the notice comes (None: the shim was gone already), for a caller that reads
+        the line itself and hands it to ``notice_from``."""
+        return self._pending.sock if self._pending is not None else None
+
     def notice(self) -> ExitNotice:
         """Block until the exit is known (from exit.json if the shim is gone already)."""
+        return self._notice(lambda pending: pending.reply())
+
+    def notice_from(self, got: tuple[bytes, bytes] | None) -> ExitNotice:
+        """``notice``, from the line read on ``socket`` (None: the connection ended)."""
+        return self._notice(lambda pending: pending.reply_from(got))
+
+    def _notice(self, reply_of: Callable[[PendingReply], tuple[dict[str, Any], socket.socket, bytes]]
+                ) -> ExitNotice:
         client = self._client
         try:
             if self._pending is None:
                 raise ShimGone(f"shim of {os.path.basename(client.dir)} is not running")
-            reply, sock, rest = self._pending.reply()
+            reply, sock, rest = reply_of(self._pending)
         except ShimGone:
             record = client.read_exit()
             if record is None:
@@ -606,8 +637,6 @@ class ShimClient:
         """The reply line to ``request``, sent on ``sock``."""
         try:
             got = _recv_line(sock)
-            if got is None:
-                raise self._closed()
         except socket.timeout as e:
             sock.close()
             raise ShimTimeout(f"shim did not answer {request.get('op')!r} in time") from e
@@ -618,6 +647,13 @@ class ShimClient:
         except BaseException:
             sock.close()
             raise
+        return self._reply_from(sock, got)
+
+    def _reply_from(self, sock: socket.socket, got: tuple[bytes, bytes] | None
+                    ) -> tuple[dict[str, Any], socket.socket, bytes]:
+        if got is None:
+            sock.close()
+            raise self._closed()
         line, rest = got
         reply = json.loads(line)
         if not reply.get("ok"):

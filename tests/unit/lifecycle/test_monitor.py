@@ -24,10 +24,10 @@ class GoneShim(ShimClient):
             with open(os.path.join(state_dir, "exit.json"), "w") as f:
                 json.dump(record, f)
 
-    def wait_exited(self):
+    def request_wait_exited(self):
         if self.wait_error is not None:
             raise self.wait_error
-        return super().wait_exited()
+        return super().request_wait_exited()
 
 
 def run_monitor(client):

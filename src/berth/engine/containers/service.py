@@ -26,7 +26,7 @@ from berth.engine.containers.logs import (LogLine, LogOptions, current_size, exi
                                           follow_lines)
 from berth.engine.containers.health import validate as health_validate
 from berth.engine.containers.record import Container
-from berth.engine.containers.streams import AsyncShimStream
+from berth.engine.containers.streams import AsyncShimStream, exit_notice, wait_ended
 from berth.engine.images import initlayer
 from berth.engine.store import register_schema
 from berth.errors import (BerthError, Conflict, InvalidParameter, NotFound, NotModified,
@@ -533,7 +533,7 @@ class ContainerService:
         notice = None
         try:
             if _own_pid_namespace(container):
-                notice = await wait_in_thread(exit_wait.notice if exit_wait else client.wait_exited)
+                notice = await exit_notice(exit_wait or client.request_wait_exited())
                 result = notice.record
             else:  # other processes may outlive init until runc delete has killed them
                 result = await wait_in_thread(lambda: client.wait(None))
@@ -581,7 +581,7 @@ class ContainerService:
     async def _remove_state_when_ended(self, container_id: str, notice: shimlib.ExitNotice,
                                        state: str) -> None:
         try:
-            await wait_in_thread(notice.wait_ended)
+            await wait_ended(notice)
             await asyncio.to_thread(shutil.rmtree, state, True)
         finally:
             if self._shim_ends.get(container_id) is asyncio.current_task():

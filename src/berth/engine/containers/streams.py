@@ -1,7 +1,10 @@
-"""Async access to a shim's attach/exec streams (the shim protocol is ``runtime.shim``'s).
+"""Async access to a shim's attach/exec streams and exit waits (the shim protocol is
+``runtime.shim``'s).
 
 The runtime's ``ShimClient`` opens the stream (a short blocking exchange, run in a thread);
 this wraps the resulting socket in asyncio streams so output flows without a thread each.
+A container's exit wait is read by the loop too: a thread per running container cost the
+loop ~0.5 ms each (``Thread.start`` waits for the thread to run) and memory.
 """
 
 from __future__ import annotations
@@ -9,8 +12,45 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from typing import Any
 
-from berth.runtime.shim import STREAM_EXIT, ShimStream
+from berth.runtime.shim import STREAM_EXIT, ExitNotice, PendingExit, ShimStream
+
+
+async def exit_notice(pending: PendingExit) -> ExitNotice:
+    """``PendingExit.notice``, awaited."""
+    sock = pending.socket
+    return pending.notice_from(await _read_line(sock) if sock is not None else None)
+
+
+async def wait_ended(notice: ExitNotice) -> dict[str, Any]:
+    """``ExitNotice.wait_ended``, awaited."""
+    taken = notice.take_socket()
+    if taken is None:
+        return notice.record
+    sock, rest = taken
+    try:
+        got = await _read_line(sock, rest)
+    finally:
+        sock.close()
+    return notice.ended_from(got)
+
+
+async def _read_line(sock: socket.socket, buffered: bytes = b"") -> tuple[bytes, bytes] | None:
+    """One line and what came after it; None if the connection ends first."""
+    loop = asyncio.get_running_loop()
+    sock.setblocking(False)
+    data = bytearray(buffered)
+    while b"\n" not in data:
+        try:
+            chunk = await loop.sock_recv(sock, 65536)
+        except (ConnectionResetError, BrokenPipeError):
+            return None
+        if not chunk:
+            return None
+        data += chunk
+    line, _, rest = bytes(data).partition(b"\n")
+    return line, rest
 
 _HEADER = 8
 
