@@ -798,6 +798,7 @@ class Shim:
                 self.report_ready({"ok": False, "error": error, "stage": "create"})
                 for conn in self.start_requests:
                     conn.fail(ShimError(error))
+                self.start_requests = []
                 self.quit = True
                 return
             with open(self.path("init.pid")) as f:

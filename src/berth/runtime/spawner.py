@@ -3,14 +3,14 @@ forks a shim for each request, so a container start does not pay for a Python st
 (~15 ms here) on its critical path.
 
 The daemon starts one spawner (``berth.runtime.shim.ShimSpawner``) with a pipe as its stdin
-and a listening socket path. Protocol, one request per connection: the daemon sends one JSON line,
-``{"state": <state directory>, "bundle_follows": bool}``, with the shim's ``shim.sock`` (bound
-and listening) as an SCM_RIGHTS fd;
-a child the spawner forked in advance accepts the connection (and the spawner forks the
-next one), then the child becomes that directory's shim
-(``shimd.become_shim``, in a session of its own) and writes its launch line on the
-connection, exactly what a ``python -m``-started shim prints, then closes it. Shims outlive
-the spawner and the daemon; the spawner reaps those that exit before it does.
+and a listening socket path. Protocol, one request per connection: the daemon sends one
+JSON line, ``{"state": <state directory>, "bundle_follows": bool}``, with the shim's
+``shim.sock`` (bound and listening) as an SCM_RIGHTS fd; a child the spawner forked in
+advance accepts the connection (and the spawner forks the next one), then the child becomes
+that directory's shim (``shimd.become_shim``, in a session of its own) and writes its
+launch line on the connection, exactly what a ``python -m``-started shim prints, then
+closes it (with ``bundle_follows`` it first waits for the daemon's ``go`` on it). Shims
+outlive the spawner and the daemon; the spawner reaps those that exit before it does.
 
 It also holds a sealed in-memory copy of each runtime binary named on its command line
 (``berth.runtime.sealedexe``), remade when the binary changes on disk; the shims it forks
