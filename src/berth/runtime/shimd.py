@@ -128,6 +128,16 @@ def _exit_code(status: int) -> int:
     return 128 - code if code < 0 else code
 
 
+def received_fds(ancillary: list) -> list[int]:
+    """The fds a ``recvmsg`` got as SCM_RIGHTS ancillary data."""
+    fds: list[int] = []
+    for level, kind, data in ancillary:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            fds += [int.from_bytes(data[i:i + 4], sys.byteorder)
+                    for i in range(0, len(data) - len(data) % 4, 4)]
+    return fds
+
+
 def reaped_children():
     """(pid, status) of each child that has exited, without blocking."""
     while True:
@@ -723,10 +733,11 @@ class Shim:
                 conn.settimeout(5)
                 try:
                     _msg, anc, _flags, _addr = conn.recvmsg(4096, _socket.CMSG_SPACE(4))
-                    for level, kind, data in anc:
-                        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-                            master = int.from_bytes(data[:4], sys.byteorder)
-                            self.attach_console(proc, master, stdin)
+                    fds = received_fds(anc)
+                    for extra in fds[1:]:
+                        os.close(extra)
+                    if fds:
+                        self.attach_console(proc, fds[0], stdin)
                 finally:
                     conn.close()
                     self.close_console_listener(proc)

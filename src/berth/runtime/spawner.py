@@ -142,8 +142,11 @@ def _child(conn: int, containers_dir: str, sealed_runtimes: dict[str, int]) -> N
         sock.close()
         request = wirejson.loads(line)
         state_dir = os.path.realpath(str(request.get("state")))
-        if os.path.dirname(state_dir) != containers_dir or len(fds) > 1:
-            _reply_error("state directory outside exec-root" if len(fds) <= 1 else "too many fds")
+        if os.path.dirname(state_dir) != containers_dir:
+            _reply_error("state directory outside exec-root")
+            os._exit(1)
+        if len(fds) > 1:
+            _reply_error("more than one socket sent")
             os._exit(1)
         shimd.become_shim(state_dir, os.dup(1), sealed_runtimes,  # never returns
                           fds[0] if fds else None, bool(request.get("bundle_follows")))
@@ -159,10 +162,7 @@ def _read_request(sock) -> tuple[bytes, list[int]]:
     while not request.endswith(b"\n") and len(request) < MAX_REQUEST:
         chunk, ancillary, _flags, _addr = sock.recvmsg(MAX_REQUEST, _socket.CMSG_SPACE(4 * 4),
                                                        _socket.MSG_CMSG_CLOEXEC)
-        for level, kind, data in ancillary:
-            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-                fds += [int.from_bytes(data[i:i + 4], sys.byteorder)
-                        for i in range(0, len(data) - len(data) % 4, 4)]
+        fds += shimd.received_fds(ancillary)
         if not chunk:
             break
         request += chunk

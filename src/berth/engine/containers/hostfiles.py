@@ -6,21 +6,17 @@ import os
 import re
 from typing import Any
 
+from berth.storage import fsutil
+
 
 def write_atomic(path: str, text: str) -> None:
     """Replace the file so a running container's readers see the old or the new one. The
     first write (a first start: no container reads it yet) creates it in place, a rename less."""
     data = text.encode()
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        fsutil.write_new_files(os.path.dirname(path), {os.path.basename(path): data}, durable=False)
     except FileExistsError:
-        tmp = path + ".tmp"
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-        return
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+        fsutil.atomic_write(path, data, durable=False)
 
 
 def hostname_for(container_id: str, config: dict[str, Any], host_config: dict[str, Any]) -> str:
