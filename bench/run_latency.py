@@ -58,10 +58,10 @@ def engines_ms(command: list[str], envs: list[dict[str, str]], runs: int) -> lis
 
 def client_floor(command: list[str], runs: int) -> float:
     """The docker CLI's own share: the same command against an engine that does nothing."""
-    from stub_engine import StubEngine
+    from stub_engine import stub_engine
     with tempfile.TemporaryDirectory(prefix="berth-bench-") as tmp:
         socket_path = os.path.join(tmp, "stub.sock")
-        with StubEngine(socket_path):
+        with stub_engine(socket_path):
             env = dict(os.environ, DOCKER_HOST=f"unix://{socket_path}")
             run_ms(command, env)  # warm up
             return median_ms(command, env, runs)
