@@ -141,6 +141,10 @@ def leaks(root: str, running: set[str]) -> list[str]:
             continue
         if not any(cid in text for cid in running):
             problems.append(f"shim {pid} left: {text[-80:]}")
+    # a removed container's rootfs is unmounted by the trash (in the background): soon
+    deadline = time.monotonic() + 5
+    while any("/.trash/" in mp for mp in mounts_under(root)) and time.monotonic() < deadline:
+        time.sleep(0.05)
     for mp in mounts_under(root):
         if not any(cid in mp for cid in running) and "/merged" in mp:
             merged_owner = _merged_owner(root, mp)

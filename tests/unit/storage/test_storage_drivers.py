@@ -175,6 +175,42 @@ def test_overlay_mount_survives_driver_restart(tmp_path, no_leftover_mounts):
     assert not mnt.is_mountpoint(path)
 
 
+@overlay_only
+def test_overlay_removes_a_mounted_layer_and_unmounts_it_in_the_background(tmp_path, no_leftover_mounts):
+    if not overlay_available(tmp_path):
+        pytest.skip("overlayfs not usable here")
+    driver = Overlay2Driver(str(tmp_path / "data"))
+    driver.create("img")
+    driver.apply_diff("img", None, TarBuilder().file("f", b"1").stream())
+    driver.create_rw("ctr", "img")
+    path = driver.get("ctr")
+    os.unlink(os.path.join(path, "f"))  # a whiteout in the container's layer only
+    driver.remove("ctr")  # still mounted, as a container's rootfs is at `docker rm`
+    assert not driver.exists("ctr") and not os.path.exists(path)
+    assert driver.settle(10) and os.listdir(driver.trash.path) == []
+    assert mnt.mounts_under(driver.home) == []
+    with open(os.path.join(driver.data_dir("img"), "f"), "rb") as handle:
+        assert handle.read() == b"1"
+    driver.remove("img")
+
+
+@overlay_only
+def test_overlay_unmounts_what_a_killed_daemon_left_mounted_in_the_trash(tmp_path, no_leftover_mounts):
+    if not overlay_available(tmp_path):
+        pytest.skip("overlayfs not usable here")
+    d1 = Overlay2Driver(str(tmp_path / "data"))
+    d1.create("img")
+    d1.apply_diff("img", None, TarBuilder().file("f", b"1").stream())
+    d1.create_rw("ctr", "img")
+    d1.get("ctr")
+    # killed between moving the layer into the trash and unmounting it
+    os.rename(os.path.dirname(d1.get("ctr")), os.path.join(d1.trash.path, "left-behind"))
+    d2 = Overlay2Driver(str(tmp_path / "data"))
+    assert d2.settle(10) and os.listdir(d2.trash.path) == []
+    assert mnt.mounts_under(d2.home) == []
+    d2.remove("img")
+
+
 def _is_volatile(path):
     """From the mount's super options ("volatile", or "fsync=volatile" on newer kernels)."""
     with open("/proc/self/mountinfo") as handle:

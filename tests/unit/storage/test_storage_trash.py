@@ -44,3 +44,26 @@ def test_tree_on_another_filesystem_is_deleted_now(tmp_path):
     assert trash.discard(tree)
     assert not os.path.lexists(tree)
     assert os.listdir(trash.path) == []
+
+
+def test_release_runs_on_each_tree_before_it_is_deleted(tmp_path):
+    seen = []
+
+    def release(tree):
+        seen.append((os.path.basename(os.path.dirname(tree)), os.path.isdir(tree)))
+
+    trash = Trash(str(tmp_path / ".trash"), release=release)
+    assert trash.discard(_tree(str(tmp_path)))
+    assert trash.wait_empty(10)
+    assert seen == [(".trash", True)] and os.listdir(trash.path) == []
+
+
+def test_a_tree_that_cannot_be_released_stays_in_the_trash(tmp_path):
+    def release(tree):
+        raise OSError(16, "Device or resource busy")
+
+    trash = Trash(str(tmp_path / ".trash"), release=release)
+    assert trash.discard(_tree(str(tmp_path)))
+    assert trash.wait_empty(10)
+    [kept] = os.listdir(trash.path)  # never deleted through what may still be mounted in it
+    assert os.path.isfile(os.path.join(trash.path, kept, "a", "b", "f"))

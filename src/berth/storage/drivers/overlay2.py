@@ -118,6 +118,14 @@ def _is_mounted(merged: str) -> bool:
     return os.path.lexists(merged) and os.path.ismount(merged)
 
 
+def _unmount_trashed(layer_dir: str) -> None:
+    """A removed layer's overlay goes with its directory (a container's rootfs: the unmount
+    is off the path of `docker rm` and of `docker run --rm`)."""
+    merged = os.path.join(layer_dir, "merged")
+    if _is_mounted(merged):
+        mnt.unmount(merged)
+
+
 class Overlay2Driver(GraphDriver):
     name = "overlay2"
 
@@ -126,7 +134,7 @@ class Overlay2Driver(GraphDriver):
         self.home = os.path.join(self.root, "overlay2")
         os.makedirs(self.home, mode=0o710, exist_ok=True)
         os.makedirs(os.path.join(self.home, LINK_DIR), mode=0o700, exist_ok=True)
-        self.trash = Trash(os.path.join(self.home, TRASH_DIR))
+        self.trash = Trash(os.path.join(self.home, TRASH_DIR), release=_unmount_trashed)
         self._lock = threading.Lock()
         self._mounts: dict[str, int] = {}
         self._backing = mnt.fs_name(self.home)
@@ -222,9 +230,7 @@ class Overlay2Driver(GraphDriver):
     def remove(self, layer_id: str) -> None:
         d = self._dir(layer_id)
         with self._lock:
-            merged = os.path.join(d, "merged")
-            if self._mounts.pop(layer_id, 0) or _is_mounted(merged):
-                mnt.unmount(merged)
+            self._mounts.pop(layer_id, None)  # still mounted: the trash unmounts it
         lid = read_text(os.path.join(d, "link"))
         if lid:
             try:
