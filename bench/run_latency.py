@@ -8,7 +8,9 @@ engine gets (runc compiles it on each start: 6-14 ms here); and the docker CLI a
 engine that answers at once (stub_engine.py). The CLI waits while runc runs, so the sum of
 the last two is, roughly, what no engine can beat.
 Issue 4's target: berthd <= 60 ms (<= 0.3x dockerd). With --compare the two engines take
-turns, run by run, so that a slower phase of the machine weighs on both alike.
+turns, run by run, so that a slower phase of the machine weighs on both alike, and the ratio
+comes with the range it takes over resampled rounds: on a noisy VM, 20 runs give about
++-0.02, so take --runs 100 before calling a ratio met or missed.
 The engines must already have busybox:latest (tests/images_harness.py imports it).
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -40,10 +43,10 @@ def median_ms(command: list[str], env: dict[str, str] | None, runs: int) -> floa
     return statistics.median(run_ms(command, env) for _ in range(runs))
 
 
-def engines_ms(command: list[str], envs: list[dict[str, str]], runs: int) -> list[float]:
-    """The median for each engine, the engines taking turns (in alternating order). Runs go
-    back to back, as in the issue's numbers: on this VM a pause of 0.2 s before each run
-    makes both engines 25-30% slower (idle vCPUs wake slowly)."""
+def engines_ms(command: list[str], envs: list[dict[str, str]], runs: int) -> list[list[float]]:
+    """Each engine's times, the engines taking turns (in alternating order). Runs go back to
+    back, as in the issue's numbers: on this VM a pause of 0.2 s before each run makes both
+    engines 25-30% slower (idle vCPUs wake slowly)."""
     times: list[list[float]] = [[] for _ in envs]
     for env in envs:
         run_ms(command, env)  # warm up
@@ -53,7 +56,20 @@ def engines_ms(command: list[str], envs: list[dict[str, str]], runs: int) -> lis
             order.reverse()
         for i in order:
             times[i].append(run_ms(command, envs[i]))
-    return [statistics.median(t) for t in times]
+    return times
+
+
+def ratio_interval(mine: list[float], other: list[float], resamples: int = 2000) -> tuple[float, float]:
+    """5th and 95th percentiles of the ratio of medians over resampled rounds (a round is one
+    run of each engine, taken together): how far the ratio can be trusted."""
+    rng = random.Random(4)
+    rounds = list(zip(mine, other))
+    ratios = []
+    for _ in range(resamples):
+        sample = rng.choices(rounds, k=len(rounds))
+        ratios.append(statistics.median(a for a, _ in sample) / statistics.median(b for _, b in sample))
+    ratios.sort()
+    return ratios[resamples // 20], ratios[resamples - resamples // 20 - 1]
 
 
 def client_floor(command: list[str], runs: int) -> float:
@@ -105,11 +121,14 @@ def main() -> None:
     args = parser.parse_args()
     command = ["docker", "run", "--rm", "--network", "none", "busybox", "true"]
     hosts = [h for h in (args.host, args.compare) if h]
-    medians = engines_ms(command, [dict(os.environ, DOCKER_HOST=h) for h in hosts], args.runs)
+    times = engines_ms(command, [dict(os.environ, DOCKER_HOST=h) for h in hosts], args.runs)
+    medians = [statistics.median(t) for t in times]
     for label, median in zip(("berthd", "other"), medians):
         print(f"{label:8s} {median:7.1f} ms  docker run --rm busybox true")
     if len(medians) == 2:
-        print(f"{'ratio':8s} {medians[0] / medians[1]:7.3f}    berthd / other")
+        low, high = ratio_interval(*times)
+        print(f"{'ratio':8s} {medians[0] / medians[1]:7.3f}    berthd / other "
+              f"(90% of resampled rounds: {low:.3f}-{high:.3f})")
     print(f"{'runc':8s} {runc_floor(args.runs):7.1f} ms  runc run (floor)")
     runtime = runc_floor(args.runs, with_seccomp=True)
     print(f"{'runc+sc':8s} {runtime:7.1f} ms  runc run under Docker's default seccomp profile (floor)")

@@ -98,10 +98,10 @@ class _Connection:
             self.h11.receive_data(data)
 
     async def _send(self, *events: Any) -> None:
-        for event in events:
-            data = self.h11.send(event)
-            if data:
-                self.writer.write(data)
+        # one write: a write to an idle socket is a send() at once, one packet each
+        data = b"".join(self.h11.send(event) or b"" for event in events)
+        if data:
+            self.writer.write(data)
         await self.writer.drain()
 
     async def run(self) -> None:
