@@ -159,15 +159,20 @@ def test_overlay_refused_on_overlay(tmp_path, no_leftover_mounts):
         mnt.unmount(str(tmp_path / "merged"))
 
 
-@overlay_only
-def test_overlay_mount_survives_driver_restart(tmp_path, no_leftover_mounts):
+def _mounted_container_layer(tmp_path):
+    """An overlay driver with an image layer holding /f, and a container layer on it, mounted."""
     if not overlay_available(tmp_path):
         pytest.skip("overlayfs not usable here")
-    d1 = Overlay2Driver(str(tmp_path / "data"))
-    d1.create("img")
-    d1.apply_diff("img", None, TarBuilder().file("f", b"1").stream())
-    d1.create_rw("ctr", "img")
-    path = d1.get("ctr")
+    driver = Overlay2Driver(str(tmp_path / "data"))
+    driver.create("img")
+    driver.apply_diff("img", None, TarBuilder().file("f", b"1").stream())
+    driver.create_rw("ctr", "img")
+    return driver, driver.get("ctr")
+
+
+@overlay_only
+def test_overlay_mount_survives_driver_restart(tmp_path, no_leftover_mounts):
+    d1, path = _mounted_container_layer(tmp_path)
     d2 = Overlay2Driver(str(tmp_path / "data"))  # the daemon restarted; the mount stayed
     assert d2.get("ctr") == path
     assert [mp for mp, _ in mnt.mountpoints()].count(path) == 1
@@ -177,13 +182,7 @@ def test_overlay_mount_survives_driver_restart(tmp_path, no_leftover_mounts):
 
 @overlay_only
 def test_overlay_removes_a_mounted_layer_and_unmounts_it_in_the_background(tmp_path, no_leftover_mounts):
-    if not overlay_available(tmp_path):
-        pytest.skip("overlayfs not usable here")
-    driver = Overlay2Driver(str(tmp_path / "data"))
-    driver.create("img")
-    driver.apply_diff("img", None, TarBuilder().file("f", b"1").stream())
-    driver.create_rw("ctr", "img")
-    path = driver.get("ctr")
+    driver, path = _mounted_container_layer(tmp_path)
     os.unlink(os.path.join(path, "f"))  # a whiteout in the container's layer only
     driver.remove("ctr")  # still mounted, as a container's rootfs is at `docker rm`
     assert not driver.exists("ctr") and not os.path.exists(path)
@@ -196,15 +195,9 @@ def test_overlay_removes_a_mounted_layer_and_unmounts_it_in_the_background(tmp_p
 
 @overlay_only
 def test_overlay_unmounts_what_a_killed_daemon_left_mounted_in_the_trash(tmp_path, no_leftover_mounts):
-    if not overlay_available(tmp_path):
-        pytest.skip("overlayfs not usable here")
-    d1 = Overlay2Driver(str(tmp_path / "data"))
-    d1.create("img")
-    d1.apply_diff("img", None, TarBuilder().file("f", b"1").stream())
-    d1.create_rw("ctr", "img")
-    d1.get("ctr")
+    d1, path = _mounted_container_layer(tmp_path)
     # killed between moving the layer into the trash and unmounting it
-    os.rename(os.path.dirname(d1.get("ctr")), os.path.join(d1.trash.path, "left-behind"))
+    os.rename(os.path.dirname(path), os.path.join(d1.trash.path, "left-behind"))
     d2 = Overlay2Driver(str(tmp_path / "data"))
     assert d2.settle(10) and os.listdir(d2.trash.path) == []
     assert mnt.mounts_under(d2.home) == []
