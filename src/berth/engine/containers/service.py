@@ -562,6 +562,10 @@ class ContainerService:
             state = shimlib.state_dir(self.engine.exec_root, container.id)
             container.set_stopped(code, result.get("finished_at") or rfc3339_nano(),
                                   oom_killed=bool(result.get("oom_killed")))
+            # The restart policy decides now, before the first await: a `docker stop` in the
+            # clean-up below would find the container stopped (a no-op) and then see it
+            # restart. dockerd too sets "restarting" before it emits die.
+            self._notify("on_exit", container)
             await self._release_resources(container, state, unmount=not auto_remove,
                                           remove_state=notice is None)
             if notice is not None:
@@ -575,7 +579,6 @@ class ContainerService:
             exited = self._exited.get(container.id)
             if exited:
                 exited.set()
-        self._notify("on_exit", container)
         if auto_remove:
             await self._auto_remove(container)
 
