@@ -511,6 +511,38 @@ def test_log_driver_none_and_rotation(busybox, names):
     assert set(first) == {"log", "stream", "time"} and first["stream"] == "stdout"
 
 
+def test_log_attributes_and_details(busybox, names):
+    name = names()
+    docker_cli(busybox, "run", "--name", name, "--label", "team=a&b", "-e", "STAGE=dev x",
+               "-e", "OTHER=1", "--log-opt", "labels=team,absent", "--log-opt", "env-regex=^ST",
+               "--log-opt", "tag={{.Name}}/{{.ImageName}}", "busybox", "echo", "hi")
+    log_path = json.loads(docker_cli(busybox, "inspect", name).stdout)[0]["LogPath"]
+    with open(log_path) as handle:
+        raw = handle.readline()
+    # Go's encoding of the map: sorted keys, & escaped
+    assert '"attrs":{"STAGE":"dev x","tag":"%s/busybox","team":"a\\u0026b"},"time"' % name in raw
+    details = docker_cli(busybox, "logs", "--details", name).stdout
+    assert details == f"STAGE=dev+x,tag={name}%2Fbusybox,team=a%26b hi\n"
+    bad = docker_cli(busybox, "run", "--rm", "--log-opt", "labels-regex=(", "busybox", "true")
+    assert bad.returncode == 125
+    assert "failed to initialize logging driver: error parsing regexp" in bad.stderr
+
+
+def test_memory_limit_oom_kill_is_reported(busybox, names):
+    name = names()
+    since = str(time.time())
+    docker_cli(busybox, "run", "--name", name, "-m", "8m", "busybox", "sh", "-c",
+               'x=$(head -c 50000000 /dev/zero | tr "\\0" a); echo survived')
+    state = json.loads(docker_cli(busybox, "inspect", name).stdout)[0]["State"]
+    assert state["OOMKilled"] is True and state["ExitCode"] == 137
+    actions = docker_cli(busybox, "events", "--since", since, "--until", str(time.time() + 0.5),
+                         "--filter", f"container={name}", "--format", "{{.Action}}").stdout.split()
+    assert "oom" in actions and actions.index("oom") < actions.index("die")
+    fine = names()
+    docker_cli(busybox, "run", "--name", fine, "-m", "64m", "busybox", "true")
+    assert json.loads(docker_cli(busybox, "inspect", fine).stdout)[0]["State"]["OOMKilled"] is False
+
+
 def test_tty_logs_are_raw(busybox, names):
     name = names()
     docker_cli(busybox, "run", "-t", "--name", name, "busybox", "sh", "-c", "echo tty; echo err >&2")

@@ -40,6 +40,13 @@ def json_string(data: bytes) -> bytes:
     return b'"' + text.translate(_ESCAPES).encode("utf-8") + b'"'
 
 
+def attrs_object(attrs: dict[str, str]) -> bytes:
+    """A json-file line's ``attrs``: keys sorted and strings escaped as Go encodes a map."""
+    members = (json_string(k.encode()) + b":" + json_string(v.encode())
+               for k, v in sorted(attrs.items()))
+    return b"{" + b",".join(members) + b"}"
+
+
 def format_time(ns: int) -> str:
     """Go's ``time.RFC3339Nano`` in UTC: fraction with trailing zeros trimmed."""
     sec, frac = divmod(ns, 1_000_000_000)

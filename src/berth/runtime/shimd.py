@@ -604,7 +604,7 @@ class Shim:
         if driver == "json-file":
             attrs = cfg.get("log_attrs")
             writer = logs.JSONFileWriter(cfg["log_path"], max_size, max_files, compress,
-                                         wirejson.dumps(attrs).encode() if attrs else b"")
+                                         logs.attrs_object(attrs) if attrs else b"")
         else:
             writer = logs.NullWriter()
         self.container = Container(self, bool(cfg.get("tty")), writer)

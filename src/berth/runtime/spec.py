@@ -219,6 +219,11 @@ def stop_signal(config: dict[str, Any]) -> int:
     return int(sig)
 
 
+def container_cgroup(container_id: str, hc: dict[str, Any], cgroup_parent: str | None) -> str:
+    """The container's cgroup path: its HostConfig.CgroupParent, else the daemon's."""
+    return cgroups.cgroups_path(container_id, hc.get("CgroupParent") or cgroup_parent)
+
+
 def build_spec(config: dict[str, Any], host_config: dict[str, Any], *, container_id: str,
                rootfs: str, mounts: list[dict[str, Any]] | None = None,
                netns_path: str | None = None, ipc_ns_path: str | None = None,
@@ -370,7 +375,7 @@ def build_spec(config: dict[str, Any], host_config: dict[str, Any], *, container
         "namespaces": namespaces,
         "devices": devs,
         "resources": resources,
-        "cgroupsPath": cgroups.cgroups_path(container_id, hc.get("CgroupParent") or cgroup_parent),
+        "cgroupsPath": container_cgroup(container_id, hc, cgroup_parent),
         "sysctl": sysctls,
     }
     unconfined_paths = privileged

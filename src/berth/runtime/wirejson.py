@@ -23,7 +23,7 @@ try:
         raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
     _scan = _json.make_scanner(_Context())
-    # sorted keys, like Go's encoding of a map (json-file "attrs")
+    # sorted keys, like Go's encoding of a map
     _encode = _json.make_encoder(None, _no_default, _json.encode_basestring_ascii, None,
                                  ":", ",", True, False, True)
 

@@ -96,3 +96,10 @@ def test_rotation_with_compress(tmp_path):
         assert b'"stream":"stderr"' in f.read()
     streams = {s for s, _, _, _ in logs.read_entries(path, 3)}
     assert streams == {"stderr"}
+
+
+def test_attrs_object_is_encoded_like_a_go_map():
+    encoded = logs.attrs_object({"tag": "a/b", "b": "x<y>&z", "a": "é"})
+    assert encoded == '{"a":"é","b":"x\\u003cy\\u003e\\u0026z","tag":"a/b"}'.encode()
+    line = logs.entry("stdout", b"hi\n", 1_000_000_000, encoded)
+    assert line.startswith(b'{"log":"hi\\n","stream":"stdout","attrs":{"a":')

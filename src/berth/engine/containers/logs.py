@@ -9,6 +9,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from typing import AsyncIterator, Callable, Iterator
+from urllib.parse import quote_plus
 
 from berth.runtime.logs import log_files
 from berth.timeutil import parse_time_value
@@ -38,7 +39,9 @@ class LogLine:
         if options.timestamps:
             prefix += _padded_time(self.time).encode() + b" "
         if options.details:
-            attrs = ",".join(f"{k}={v}" for k, v in sorted((self.attrs or {}).items()))
+            # Go's url.QueryEscape of each key and value, as dockerd's --details
+            attrs = ",".join(f"{quote_plus(k, safe='')}={quote_plus(str(v), safe='')}"
+                             for k, v in sorted((self.attrs or {}).items()))
             prefix += attrs.encode() + b" "
         return prefix + self.data
 

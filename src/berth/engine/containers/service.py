@@ -21,7 +21,7 @@ from berth.engine import ids
 from berth.engine import mounts
 from berth.engine.mounts import MountPlan
 from berth.engine.containers import config as cconfig
-from berth.engine.containers import hostfiles, startup
+from berth.engine.containers import hostfiles, logattrs, startup
 from berth.engine.containers.logs import (LogLine, LogOptions, current_size, existing_lines,
                                           follow_lines)
 from berth.engine.containers.health import validate as health_validate
@@ -31,7 +31,7 @@ from berth.engine.images import initlayer
 from berth.engine.store import register_schema
 from berth.errors import (BerthError, Conflict, InvalidParameter, NotFound, NotModified,
                           SystemError_)
-from berth.runtime import oci, shim as shimlib, spec as speclib
+from berth.runtime import cgroups, oci, shim as shimlib, spec as speclib
 from berth.storage.trash import Trash
 from berth.threads import run_in_own_thread
 from berth.timeutil import rfc3339_nano
@@ -447,11 +447,16 @@ class ContainerService:
 
     def _shim_options(self, container: Container) -> shimlib.ShimOptions:
         driver, log_opts = self._log_driver(container.host_config)
+        cgroup = speclib.container_cgroup(container.id, container.host_config,
+                                          self.engine.config.cgroup_parent)
         return shimlib.ShimOptions(
             container_id=container.id, runtime_root=self.runtime_root,
             runtime=self._runtime_binary(container.host_config),
             stdin=bool(container.config.get("OpenStdin")), tty=bool(container.config.get("Tty")),
-            log_driver=driver, log_path=container.log_path or None, log_opts=log_opts, run=True)
+            log_driver=driver, log_path=container.log_path or None, log_opts=log_opts,
+            log_attrs=(logattrs.log_attributes(container, log_opts) or None)
+            if driver == "json-file" else None,
+            oom=cgroups.oom_probe(cgroup), run=True)
 
     def _launch(self, container: Container, netns: str | None, state: str,
                 options: shimlib.ShimOptions, requests: list[AttachRequest],
