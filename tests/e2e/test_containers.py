@@ -152,6 +152,12 @@ def test_exec_exit_codes_env_user_workdir(busybox, names):
     assert piped.stdout == "through exec\n"
     missing = docker_cli(busybox, "exec", name, "nope")
     assert missing.returncode == 127
+    # a start the daemon refuses still leaves an exit code (dockerd's 126) and no ExecID
+    unknown_user = docker_cli(busybox, "exec", "-u", "nosuchuser", name, "true")
+    assert unknown_user.returncode == 126
+    assert "unable to find user nosuchuser" in unknown_user.stdout  # dockerd writes it there too
+    exec_ids = json.loads(docker_cli(busybox, "inspect", name).stdout)[0]["ExecIDs"] or []
+    assert len(exec_ids) == 2  # the two that started; failed starts are dropped, as in dockerd
 
 
 def test_exec_detached(busybox, names, client):

@@ -98,22 +98,26 @@ class ExecService:
         if not container.running:
             raise Conflict(f"container {container.id} is not running")
         instance.started = True
+        self.containers._event(container, f"exec_start: {instance.command}", execID=instance.id)
         config = dict(instance.config)
         if tty is not None:
             config["Tty"] = tty
-        process = await asyncio.to_thread(self._process, container.id, config)
-        client = self.containers._client(container)
         try:
+            process = await asyncio.to_thread(self._process, container.id, config)
+            client = self.containers._client(container)
             pid, raw = await asyncio.to_thread(
                 client.exec, instance.id, process, bool(config.get("AttachStdin")),
                 True, True, bool(config.get("Tty")), detach)
-        except oci.StartError as exc:
-            instance.exit_code = exc.exit_code
+        except BaseException as exc:
+            # as dockerd: a start that fails (unknown user, no such command...) leaves an
+            # exit code for `docker exec` to report, 126 unless the runtime said otherwise
+            instance.exit_code = exc.exit_code if isinstance(exc, oci.StartError) else 126
             instance.done.set()
+            if instance.id in container.exec_ids:
+                container.exec_ids.remove(instance.id)
             raise
         instance.pid = pid
         instance.running = True
-        self.containers._event(container, f"exec_start: {instance.command}", execID=instance.id)
         asyncio.ensure_future(self._watch(instance, client))
         if raw is None:
             return None

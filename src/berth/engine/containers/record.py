@@ -149,10 +149,10 @@ class Container:
             "ProcessLabel": "",
             "AppArmorProfile": "",
             "ExecIDs": list(self.exec_ids) or None,
-            "HostConfig": self.host_config,
+            "HostConfig": _without_empty(self.host_config, HOST_CONFIG_OMITEMPTY),
             "GraphDriver": {"Data": dict(self.graph_data) or None, "Name": self.driver},
             "Mounts": [{k: v for k, v in m.items() if k != "Plan"} for m in self.mounts],
-            "Config": self.config,
+            "Config": _without_empty(self.config, CONFIG_OMITEMPTY),
             "NetworkSettings": self.network_settings,
         }
         if size is not None:
@@ -195,3 +195,17 @@ def _ts(value: str) -> float:
     if not value or value.startswith("0001-"):
         return 0.0
     return parse_time_value(value) / 1e9
+
+
+# Fields Docker's types mark `omitempty`: absent from inspect when empty (pointers: when nil).
+CONFIG_OMITEMPTY = {"ExposedPorts": "empty", "Healthcheck": "nil", "ArgsEscaped": "empty",
+                    "NetworkDisabled": "empty", "MacAddress": "empty", "StopSignal": "empty",
+                    "StopTimeout": "nil", "Shell": "empty"}
+HOST_CONFIG_OMITEMPTY = {"Init": "nil", "Annotations": "empty"}
+
+
+def _without_empty(doc: dict[str, Any], omitempty: dict[str, str]) -> dict[str, Any]:
+    def omitted(key: str, value: Any) -> bool:
+        rule = omitempty.get(key)
+        return rule == "nil" and value is None or rule == "empty" and not value
+    return {k: v for k, v in doc.items() if not omitted(k, v)}
