@@ -217,6 +217,34 @@ def test_default_runtime_is_recorded_at_create_and_unknown_ones_refused():
         remove_root(daemon.root)
 
 
+def test_runtime_args_from_daemon_json_reach_every_runtime_call(tmp_path):
+    from images_harness import import_busybox
+    calls = tmp_path / "calls"
+    wrapper = tmp_path / "logging-runc"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec runc "$@"\n')
+    wrapper.chmod(0o755)
+    daemon = start_daemon(config={"runtimes": {"logged": {"path": str(wrapper),
+                                                          "runtimeArgs": ["--debug"]}}})
+    try:
+        import_busybox(daemon.env())
+
+        def docker(*args):
+            return subprocess.run(["docker", *args], env=daemon.env(), capture_output=True,
+                                  text=True, timeout=60)
+
+        cid = docker("run", "-d", "--runtime", "logged", "--network", "none", "busybox",
+                     "sleep", "30").stdout.strip()
+        assert docker("pause", cid).returncode == 0 and docker("unpause", cid).returncode == 0
+        assert docker("rm", "-f", cid).returncode == 0
+        lines = calls.read_text().splitlines()
+        for subcommand in ("run", "pause", "resume"):
+            used = [line for line in lines if f" {subcommand} " in f" {line} "]
+            assert used and all("--debug" in line.split() for line in used), (subcommand, lines)
+    finally:
+        daemon.stop()
+        remove_root(daemon.root)
+
+
 def test_daemon_seccomp_profile_is_the_default_for_containers(tmp_path):
     from images_harness import import_busybox
     profile = tmp_path / "no-mkdir.json"

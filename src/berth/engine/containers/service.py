@@ -183,7 +183,7 @@ class ContainerService:
         host_config = cconfig.normalise_host_config(
             host_config, self.engine.config.default_runtime or "runc",
             self.engine.default_cgroupns_mode(bool(host_config.get("Privileged"))))
-        self._runtime_binary(host_config)  # an unknown runtime is refused now, not at start
+        self._runtime(host_config)  # an unknown runtime is refused now, not at start
         driver, log_opts = self._log_driver(host_config)
         host_config["LogConfig"] = {"Type": driver, "Config": log_opts}  # as Docker records it
         cconfig.check_create(merged, host_config)
@@ -384,12 +384,14 @@ class ContainerService:
         paths = (spec.get("path") or name for name, spec in self.engine.runtimes().items())
         return sorted({shimlib.runtime_path(path) for path in paths})
 
-    def _runtime_binary(self, host_config: dict[str, Any]) -> str:
+    def _runtime(self, host_config: dict[str, Any]) -> tuple[str, list[str]]:
+        """The container's runtime binary and its daemon.json ``runtimeArgs``."""
         name = host_config.get("Runtime") or self.engine.config.default_runtime or "runc"
         runtimes = self.engine.runtimes()
         if name not in runtimes:
             raise InvalidParameter(f"unknown or invalid runtime name: {name}")
-        return runtimes[name].get("path") or name
+        runtime = runtimes[name]
+        return runtime.get("path") or name, [str(a) for a in runtime.get("runtimeArgs") or []]
 
     def _build_spec(self, container: Container, rootfs: str, netns: str | None) -> dict[str, Any]:
         directory = os.path.join(self.root, container.id)
@@ -449,9 +451,10 @@ class ContainerService:
         driver, log_opts = self._log_driver(container.host_config)
         cgroup = speclib.container_cgroup(container.id, container.host_config,
                                           self.engine.config.cgroup_parent)
+        runtime, runtime_args = self._runtime(container.host_config)
         return shimlib.ShimOptions(
             container_id=container.id, runtime_root=self.runtime_root,
-            runtime=self._runtime_binary(container.host_config),
+            runtime=runtime, runtime_args=runtime_args,
             stdin=bool(container.config.get("OpenStdin")), tty=bool(container.config.get("Tty")),
             log_driver=driver, log_path=container.log_path or None, log_opts=log_opts,
             log_attrs=(logattrs.log_attributes(container, log_opts) or None)
@@ -674,7 +677,8 @@ class ContainerService:
 
     def runtime_for(self, container: Container) -> oci.Runtime:
         """The OCI runtime driver of a container (pause/resume/update/ps; lifecycle, issue 5)."""
-        return oci.Runtime(self._runtime_binary(container.host_config), self.runtime_root)
+        binary, args = self._runtime(container.host_config)
+        return oci.Runtime(binary, self.runtime_root, extra_args=args)
 
     async def resume_after_signal(self, container: Container) -> None:
         """Thaw a paused container that was just sent its stop signal (dockerd does this in
