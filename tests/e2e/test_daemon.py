@@ -245,6 +245,30 @@ def test_runtime_args_from_daemon_json_reach_every_runtime_call(tmp_path):
         remove_root(daemon.root)
 
 
+def test_default_shm_size_applies_to_containers_that_name_none():
+    from images_harness import import_busybox
+    daemon = start_daemon(config={"default-shm-size": "32m"})
+    try:
+        import_busybox(daemon.env())
+
+        def docker(*args):
+            return subprocess.run(["docker", *args], env=daemon.env(), capture_output=True,
+                                  text=True, timeout=60)
+
+        name = "shm-default"
+        shown = docker("run", "--name", name, "--network", "none", "busybox", "df", "-k", "/dev/shm")
+        assert shown.stdout.split("\n")[1].split()[1] == "32768", shown.stdout
+        size = docker("inspect", "--format", "{{.HostConfig.ShmSize}}", name).stdout.strip()
+        assert size == str(32 << 20)
+        own = docker("run", "--rm", "--shm-size", "1m", "--network", "none", "busybox", "df", "-k",
+                     "/dev/shm")
+        assert own.stdout.split("\n")[1].split()[1] == "1024"
+        docker("rm", name)
+    finally:
+        daemon.stop()
+        remove_root(daemon.root)
+
+
 def test_daemon_seccomp_profile_is_the_default_for_containers(tmp_path):
     from images_harness import import_busybox
     profile = tmp_path / "no-mkdir.json"

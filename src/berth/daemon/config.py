@@ -136,6 +136,11 @@ class DaemonConfig:
     def labels_list(self) -> list[str]:
         return list(self.values.get("labels", []))
 
+    @property
+    def default_shm_size_bytes(self) -> int:
+        from berth.units import ram_in_bytes
+        return ram_in_bytes(str(self.default_shm_size))
+
 
 def _copy(value: Any) -> Any:
     if isinstance(value, (list, dict)):
@@ -245,10 +250,33 @@ def load(argv: list[str]) -> tuple[DaemonConfig, argparse.Namespace]:
     if config.log_level not in ("debug", "info", "warn", "warning", "error", "fatal", "panic", "trace"):
         raise ConfigError(f"unable to parse logging level: {config.log_level}")
     _check_seccomp_profile(config.seccomp_profile)
+    _check_unsupported(config)
     if config.default_cgroupns_mode not in (None, "host", "private"):
         raise ConfigError(f"default cgroup namespace mode ({config.default_cgroupns_mode}) is "
                           'invalid; can only be "host" or "private"')
     return config, args
+
+
+def _check_unsupported(config: DaemonConfig) -> None:
+    """Settings berthd cannot honour stop it at start: running containers without them would
+    give less than was asked for (for userns-remap, containers running as the host's root)."""
+    try:
+        if config.default_shm_size_bytes <= 0:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"invalid default-shm-size: {config.default_shm_size!r}") from None
+    if config.userns_remap:
+        raise ConfigError("userns-remap is not supported by berthd")
+    for option in config.exec_opts:
+        key, _, value = str(option).partition("=")
+        if key.strip().lower() != "native.cgroupdriver":
+            raise ConfigError(f"unknown exec-opt: {option} (berthd knows native.cgroupdriver)")
+        if value.strip() != "cgroupfs":
+            raise ConfigError(f"cgroup driver {value.strip()!r} is not supported by berthd: "
+                              "it drives cgroups through cgroupfs only")
+    for option in config.storage_opts:
+        key = str(option).partition("=")[0].strip()
+        raise ConfigError(f"{config.storage_driver or 'overlay2'}: unknown option {key}")
 
 
 def _check_seccomp_profile(setting: str | None) -> None:

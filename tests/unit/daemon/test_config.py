@@ -88,3 +88,30 @@ def test_default_cgroupns_mode_is_checked(tmp_path):
     with pytest.raises(ConfigError, match=r'^default cgroup namespace mode \(shared\) is invalid; '
                                           r'can only be "host" or "private"$'):
         daemon_config.load(["--config-file", write(tmp_path, {"default-cgroupns-mode": "shared"})])
+
+
+def test_default_shm_size_is_parsed_and_checked(tmp_path):
+    config, _ = daemon_config.load(["--config-file", write(tmp_path, {})])
+    assert config.default_shm_size_bytes == 64 * 1024 * 1024
+    config, _ = daemon_config.load(["--config-file", write(tmp_path, {"default-shm-size": "1g"})])
+    assert config.default_shm_size_bytes == 1 << 30
+    for bad in ("lots", "0"):
+        with pytest.raises(ConfigError, match="invalid default-shm-size"):
+            daemon_config.load(["--config-file", write(tmp_path, {"default-shm-size": bad})])
+
+
+@pytest.mark.parametrize("setting, message", [
+    ({"userns-remap": "default"}, "userns-remap is not supported"),
+    ({"exec-opts": ["native.cgroupdriver=systemd"]}, "cgroup driver 'systemd' is not supported"),
+    ({"exec-opts": ["native.umask=normal"]}, "unknown exec-opt: native.umask=normal"),
+    ({"storage-opts": ["overlay2.size=10G"]}, "overlay2: unknown option overlay2.size"),
+])
+def test_settings_berthd_cannot_honour_stop_it(tmp_path, setting, message):
+    with pytest.raises(ConfigError, match=message):
+        daemon_config.load(["--config-file", write(tmp_path, setting)])
+
+
+def test_cgroupfs_driver_is_accepted(tmp_path):
+    config, _ = daemon_config.load(["--config-file", write(tmp_path, {}),
+                                    "--exec-opt", "native.cgroupdriver=cgroupfs"])
+    assert config.exec_opts == ["native.cgroupdriver=cgroupfs"]

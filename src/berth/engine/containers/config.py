@@ -96,11 +96,12 @@ def command_of(config: dict[str, Any]) -> tuple[str, list[str]]:
 
 
 def normalise_host_config(host_config: dict[str, Any], default_runtime: str = "runc",
-                          default_cgroupns: str = "host") -> dict[str, Any]:
+                          default_cgroupns: str = "host",
+                          default_shm_size: int = 67108864) -> dict[str, Any]:
     """Fill the fields Docker always shows in inspect. A container without a runtime gets
     the daemon's default one now (as dockerd): changing the default later leaves it alone;
     so does one without a cgroup namespace mode (``default_cgroupns``, see
-    ``Engine.default_cgroupns_mode``)."""
+    ``Engine.default_cgroupns_mode``) or a /dev/shm size (daemon.json ``default-shm-size``)."""
     hc = dict(host_config)
     mode = hc.get("NetworkMode") or "default"
     hc["NetworkMode"] = "bridge" if mode == "default" else mode
@@ -123,7 +124,9 @@ def normalise_host_config(host_config: dict[str, Any], default_runtime: str = "r
     hc.setdefault("PidMode", "")
     hc.setdefault("UTSMode", "")
     hc["CgroupnsMode"] = hc.get("CgroupnsMode") or default_cgroupns  # the CLI sends ""
-    hc.setdefault("ShmSize", 67108864)
+    if int(hc.get("ShmSize") or 0) < 0:
+        raise InvalidParameter("SHM size can not be less than 0")
+    hc["ShmSize"] = int(hc.get("ShmSize") or 0) or default_shm_size  # the CLI sends 0
     hc["Runtime"] = hc.get("Runtime") or default_runtime
     hc.setdefault("Memory", 0)
     hc.setdefault("NanoCpus", 0)

@@ -182,7 +182,8 @@ class ContainerService:
         path, args = cconfig.command_of(merged)
         host_config = cconfig.normalise_host_config(
             host_config, self.engine.config.default_runtime or "runc",
-            self.engine.default_cgroupns_mode(bool(host_config.get("Privileged"))))
+            self.engine.default_cgroupns_mode(bool(host_config.get("Privileged"))),
+            self.engine.config.default_shm_size_bytes)
         self._runtime(host_config)  # an unknown runtime is refused now, not at start
         driver, log_opts = self._log_driver(host_config)
         host_config["LogConfig"] = {"Type": driver, "Config": log_opts}  # as Docker records it
