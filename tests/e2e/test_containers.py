@@ -329,6 +329,21 @@ def test_create_options_honoured(busybox):
     assert out[-1] == "1"
 
 
+def test_blkio_throttles_reach_the_cgroup_and_unsupported_weight_warns(busybox):
+    disks = [f"/dev/{d}" for d in sorted(os.listdir("/sys/block")) if os.path.exists(f"/dev/{d}")]
+    if not disks or not os.path.exists("/sys/fs/cgroup/blkio/blkio.throttle.read_bps_device"):
+        pytest.skip("needs a block device and cgroup v1 blkio throttling")
+    rdev = os.stat(disks[0]).st_rdev
+    result = docker_cli(busybox, "run", "--rm", "--device-read-bps", f"{disks[0]}:1mb",
+                        "--blkio-weight", "300", "busybox",
+                        "cat", "/sys/fs/cgroup/blkio/blkio.throttle.read_bps_device")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{os.major(rdev)}:{os.minor(rdev)} 1048576\n"
+    weight_supported = any(os.path.exists(f"/sys/fs/cgroup/blkio/{f}")
+                           for f in ("blkio.weight", "blkio.bfq.weight"))
+    assert ("Block I/O weight or the cgroup is not mounted" in result.stderr) != weight_supported
+
+
 def test_privileged_uses_host_bounding_set(busybox):
     with open("/proc/self/status") as handle:
         bounding = [l.split()[1] for l in handle if l.startswith("CapBnd")][0]

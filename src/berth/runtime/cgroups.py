@@ -40,10 +40,12 @@ def cgroups_path(container_id: str, parent: str | None = None) -> str:
 
 
 def build_resources(hc: dict[str, Any], mode: str, swap_supported: bool = True,
-                    ncpu: int | None = None) -> tuple[dict[str, Any], list[str]]:
+                    ncpu: int | None = None, stat_devices: bool = True
+                    ) -> tuple[dict[str, Any], list[str]]:
     """OCI ``linux.resources`` (without devices) from a HostConfig, plus warnings.
 
-    Validates like moby's verifyPlatformContainerResources, with its error texts.
+    Validates like moby's verifyPlatformContainerResources, with its error texts. Without
+    ``stat_devices`` (at create) the blkio device paths are not resolved.
     """
     warnings: list[str] = []
     memory = int(hc.get("Memory") or 0)
@@ -108,12 +110,78 @@ def build_resources(hc: dict[str, Any], mode: str, swap_supported: bool = True,
     if pids is not None:
         res["pids"] = {"limit": int(pids) if int(pids) > 0 else -1}
 
+    block_io = _block_io(hc, mode, warnings, stat_devices)
+    if block_io:
+        res["blockIO"] = block_io
+    return res, warnings
+
+
+# HostConfig list -> (OCI blockIO field, its value key, the host file that shows support on v1,
+# moby's warning when the host lacks it)
+_THROTTLES = (
+    ("BlkioDeviceReadBps", "throttleReadBpsDevice", "rate", "blkio.throttle.read_bps_device",
+     "Your kernel does not support BPS Block I/O read limit or the cgroup is not mounted. "
+     "Block I/O BPS read limit discarded."),
+    ("BlkioDeviceWriteBps", "throttleWriteBpsDevice", "rate", "blkio.throttle.write_bps_device",
+     "Your kernel does not support BPS Block I/O write limit or the cgroup is not mounted. "
+     "Block I/O BPS write limit discarded."),
+    ("BlkioDeviceReadIOps", "throttleReadIOPSDevice", "rate", "blkio.throttle.read_iops_device",
+     "Your kernel does not support IOPS Block read limit or the cgroup is not mounted. "
+     "Block I/O IOPS read limit discarded."),
+    ("BlkioDeviceWriteIOps", "throttleWriteIOPSDevice", "rate", "blkio.throttle.write_iops_device",
+     "Your kernel does not support IOPS Block write limit or the cgroup is not mounted. "
+     "Block I/O IOPS write limit discarded."),
+    ("BlkioWeightDevice", "weightDevice", "weight", ("blkio.weight_device", "blkio.bfq.weight_device"),
+     "Your kernel does not support Block I/O weight_device or the cgroup is not mounted. "
+     "Weight-device discarded."),
+)
+
+
+def _block_io(hc: dict[str, Any], mode: str, warnings: list[str], stat_devices: bool,
+              root: str | None = None) -> dict[str, Any]:
+    """OCI ``blockIO``; what the host's blkio controller lacks is discarded with moby's
+    warning, as dockerd does (runc would fail the start instead)."""
+    root = root or CGROUP_ROOT
+    block_io: dict[str, Any] = {}
     weight = int(hc.get("BlkioWeight") or 0)
+    if weight and not _blkio_supports(mode, ("blkio.weight", "blkio.bfq.weight"), root):
+        warnings.append("Your kernel does not support Block I/O weight or the cgroup is not "
+                        "mounted. Weight discarded.")
+        weight = 0
     if weight:
         if not 10 <= weight <= 1000:
             raise InvalidParameter("Range of blkio weight is from 10 to 1000")
-        res["blockIO"] = {"weight": weight}
-    return res, warnings
+        block_io["weight"] = weight
+    for key, field, value_key, files, warning in _THROTTLES:
+        entries = hc.get(key) or []
+        if not entries:
+            continue
+        if not _blkio_supports(mode, files if isinstance(files, tuple) else (files,), root):
+            warnings.append(warning)
+            continue
+        if stat_devices:  # dockerd resolves the paths at start, not at create
+            block_io[field] = [dict(_device_numbers(e.get("Path") or ""),
+                                    **{value_key: int(e.get("Rate", e.get("Weight")) or 0)})
+                               for e in entries]
+    return block_io
+
+
+def _blkio_supports(mode: str, files: tuple[str, ...], root: str) -> bool:
+    if mode == "v2":
+        try:
+            with open(os.path.join(root, "cgroup.controllers")) as handle:
+                return "io" in handle.read().split()
+        except OSError:
+            return False
+    return any(os.path.exists(os.path.join(root, "blkio", name)) for name in files)
+
+
+def _device_numbers(path: str) -> dict[str, int]:
+    try:
+        rdev = os.stat(path).st_rdev
+    except OSError as exc:
+        raise InvalidParameter(f"stat {path}: {(exc.strerror or str(exc)).lower()}") from None
+    return {"major": os.major(rdev), "minor": os.minor(rdev)}
 
 
 def _cpu_resources(hc: dict[str, Any], ncpu: int) -> dict[str, Any]:

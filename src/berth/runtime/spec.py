@@ -191,7 +191,8 @@ def _mode_target(mode: str) -> str | None:
 def validate_host_config(host_config: dict[str, Any], cgroup_mode: str | None = None) -> list[str]:
     """Create-time checks Docker makes on HostConfig; returns Docker's warnings."""
     mode = cgroup_mode or cgroups.cgroup_mode()
-    _, warnings = cgroups.build_resources(host_config, mode, cgroups.swap_limit_supported(mode))
+    _, warnings = cgroups.build_resources(host_config, mode, cgroups.swap_limit_supported(mode),
+                                          stat_devices=False)
     parse_security_opt(host_config.get("SecurityOpt"))
     adj = int(host_config.get("OomScoreAdj") or 0)
     if not -1000 <= adj <= 1000:

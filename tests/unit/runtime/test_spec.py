@@ -131,7 +131,21 @@ def test_readonly_rootfs_tmpfs_and_user_mounts():
     assert mount(s, "/etc/hosts")["source"] == "/h/hosts"
 
 
-def test_resources_cgroup_and_devices():
+@pytest.fixture
+def blkio_root(tmp_path, monkeypatch):
+    """A cgroup v1 root whose blkio controller has the files ``make(*names)`` creates."""
+    from berth.runtime import cgroups
+    (tmp_path / "blkio").mkdir()
+    monkeypatch.setattr(cgroups, "CGROUP_ROOT", str(tmp_path))
+
+    def make(*names):
+        for name in names:
+            (tmp_path / "blkio" / name).write_text("")
+    return make
+
+
+def test_resources_cgroup_and_devices(blkio_root):
+    blkio_root("blkio.weight")
     s = build(hc={"Memory": 64 << 20, "NanoCpus": 500_000_000, "CpuShares": 512, "CpusetCpus": "0",
                   "PidsLimit": 50, "OomKillDisable": True, "BlkioWeight": 300, "CgroupParent": "custom",
                   "Devices": [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/mynull",
@@ -148,6 +162,26 @@ def test_resources_cgroup_and_devices():
     assert s["linux"]["cgroupsPath"] == f"/custom/{CID}"
     assert s["linux"]["sysctl"]["net.core.somaxconn"] == "1024"
     assert "size=1048576" in mount(s, "/dev/shm")["options"] and s["process"]["oomScoreAdj"] == 100
+
+
+def test_blkio_limits_and_what_the_host_lacks(blkio_root):
+    blkio_root("blkio.throttle.read_bps_device", "blkio.throttle.write_iops_device")
+    hc = {"BlkioWeight": 5000, "BlkioWeightDevice": [{"Path": "/dev/null", "Weight": 20}],
+          "BlkioDeviceReadBps": [{"Path": "/dev/null", "Rate": 1 << 20}],
+          "BlkioDeviceWriteIOps": [{"Path": "/dev/null", "Rate": 100}]}
+    s = build(hc=hc)
+    assert s["linux"]["resources"]["blockIO"] == {
+        "throttleReadBpsDevice": [{"major": 1, "minor": 3, "rate": 1 << 20}],
+        "throttleWriteIOPSDevice": [{"major": 1, "minor": 3, "rate": 100}]}
+    warnings = spec.validate_host_config(hc, "v1")  # out of range, but discarded first (moby)
+    assert warnings == [
+        "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.",
+        "Your kernel does not support Block I/O weight_device or the cgroup is not mounted. "
+        "Weight-device discarded."]
+    # create does not resolve the paths; start does, with the stat error dockerd gives
+    assert spec.validate_host_config({"BlkioDeviceReadBps": [{"Path": "/dev/nope", "Rate": 1}]}, "v1") == []
+    with pytest.raises(InvalidParameter, match="^stat /dev/nope: no such file or directory$"):
+        build(hc={"BlkioDeviceReadBps": [{"Path": "/dev/nope", "Rate": 1}]})
 
 
 def test_v2_drops_what_v2_cannot_do():

@@ -144,6 +144,17 @@ def restart_policy(host_config: dict[str, Any]) -> tuple[str, int]:
     return name or "no", retries
 
 
+def check_storage_opt(host_config: dict[str, Any], driver: str) -> None:
+    """A per-container rootfs quota (``--storage-opt size=``) needs project quotas, which
+    berth's drivers do not set up: refused, with dockerd's text for overlay2."""
+    if not host_config.get("StorageOpt"):
+        return
+    if driver == "overlay2":
+        raise InvalidParameter("--storage-opt is supported only for overlay over xfs with "
+                               "'pquota' mount option")
+    raise InvalidParameter(f"--storage-opt is not supported by the {driver} storage driver")
+
+
 def check_create(config: dict[str, Any], host_config: dict[str, Any]) -> None:
     """Docker's create-time refusals that do not need the runtime."""
     restart_name, _ = restart_policy(host_config)

@@ -188,6 +188,7 @@ class ContainerService:
         driver, log_opts = self._log_driver(host_config)
         host_config["LogConfig"] = {"Type": driver, "Config": log_opts}  # as Docker records it
         cconfig.check_create(merged, host_config)
+        cconfig.check_storage_opt(host_config, self.engine.images.driver_name)
         health_validate(merged.get("Healthcheck"))  # lifecycle (issue 5)
         # networking (issue 6): networks, --ip, aliases and ports are checked now; the
         # EndpointsConfig is kept in NetworkSettings.Networks until start
