@@ -116,22 +116,22 @@ def build_resources(hc: dict[str, Any], mode: str, swap_supported: bool = True,
     return res, warnings
 
 
-# HostConfig list -> (OCI blockIO field, its value key, the host file that shows support on v1,
-# moby's warning when the host lacks it)
+# (HostConfig list, OCI blockIO field, HostConfig value key (OCI: in lower case), the v1 files
+# that show the host supports it, moby's warning when it does not)
 _THROTTLES = (
-    ("BlkioDeviceReadBps", "throttleReadBpsDevice", "rate", "blkio.throttle.read_bps_device",
+    ("BlkioDeviceReadBps", "throttleReadBpsDevice", "Rate", ("blkio.throttle.read_bps_device",),
      "Your kernel does not support BPS Block I/O read limit or the cgroup is not mounted. "
      "Block I/O BPS read limit discarded."),
-    ("BlkioDeviceWriteBps", "throttleWriteBpsDevice", "rate", "blkio.throttle.write_bps_device",
+    ("BlkioDeviceWriteBps", "throttleWriteBpsDevice", "Rate", ("blkio.throttle.write_bps_device",),
      "Your kernel does not support BPS Block I/O write limit or the cgroup is not mounted. "
      "Block I/O BPS write limit discarded."),
-    ("BlkioDeviceReadIOps", "throttleReadIOPSDevice", "rate", "blkio.throttle.read_iops_device",
+    ("BlkioDeviceReadIOps", "throttleReadIOPSDevice", "Rate", ("blkio.throttle.read_iops_device",),
      "Your kernel does not support IOPS Block read limit or the cgroup is not mounted. "
      "Block I/O IOPS read limit discarded."),
-    ("BlkioDeviceWriteIOps", "throttleWriteIOPSDevice", "rate", "blkio.throttle.write_iops_device",
+    ("BlkioDeviceWriteIOps", "throttleWriteIOPSDevice", "Rate", ("blkio.throttle.write_iops_device",),
      "Your kernel does not support IOPS Block write limit or the cgroup is not mounted. "
      "Block I/O IOPS write limit discarded."),
-    ("BlkioWeightDevice", "weightDevice", "weight", ("blkio.weight_device", "blkio.bfq.weight_device"),
+    ("BlkioWeightDevice", "weightDevice", "Weight", ("blkio.weight_device", "blkio.bfq.weight_device"),
      "Your kernel does not support Block I/O weight_device or the cgroup is not mounted. "
      "Weight-device discarded."),
 )
@@ -156,13 +156,12 @@ def _block_io(hc: dict[str, Any], mode: str, warnings: list[str], stat_devices: 
         entries = hc.get(key) or []
         if not entries:
             continue
-        if not _blkio_supports(mode, files if isinstance(files, tuple) else (files,), root):
+        if not _blkio_supports(mode, files, root):
             warnings.append(warning)
             continue
         if stat_devices:  # dockerd resolves the paths at start, not at create
-            block_io[field] = [dict(_device_numbers(e.get("Path") or ""),
-                                    **{value_key: int(e.get("Rate", e.get("Weight")) or 0)})
-                               for e in entries]
+            block_io[field] = [{**_device_numbers(e.get("Path") or ""),
+                                value_key.lower(): int(e.get(value_key) or 0)} for e in entries]
     return block_io
 
 
