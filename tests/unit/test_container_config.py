@@ -20,3 +20,16 @@ def test_storage_opt_is_refused_with_dockerds_text():
         cconfig.check_storage_opt({"StorageOpt": {"size": "1G"}}, "overlay2")
     with pytest.raises(InvalidParameter, match="not supported by the vfs storage driver"):
         cconfig.check_storage_opt({"StorageOpt": {"size": "1G"}}, "vfs")
+
+
+@pytest.mark.parametrize("host_config, message", [
+    ({"Isolation": "hyperv"}, "Invalid isolation: \"hyperv\" - linux only supports 'default'"),
+    ({"DeviceRequests": [{"Driver": "", "Count": -1, "Capabilities": [["gpu"]]}]},
+     r'could not select device driver "" with capabilities: \[\[gpu\]\]'),
+    ({"DeviceRequests": [{"Driver": "nvidia", "Capabilities": [["utility", "gpu"], ["compute"]]}]},
+     r'could not select device driver "nvidia" with capabilities: \[\[utility gpu\] \[compute\]\]'),
+])
+def test_what_linux_or_this_engine_cannot_give_is_refused(host_config, message):
+    with pytest.raises(InvalidParameter, match=message):
+        cconfig.check_create({}, host_config)
+    cconfig.check_create({}, {"Isolation": "default", "DeviceRequests": []})

@@ -216,6 +216,14 @@ def _cpu_resources(hc: dict[str, Any], ncpu: int) -> dict[str, Any]:
         cpu["period"] = period
     if quota:
         cpu["quota"] = quota
+    rt_period = int(hc.get("CpuRealtimePeriod") or 0)
+    rt_runtime = int(hc.get("CpuRealtimeRuntime") or 0)
+    if rt_period and rt_runtime > rt_period:
+        raise InvalidParameter("cpu-rt-runtime cannot be higher than cpu-rt-period")
+    if rt_period:
+        cpu["realtimePeriod"] = rt_period
+    if rt_runtime:
+        cpu["realtimeRuntime"] = rt_runtime
     return cpu
 
 

@@ -184,6 +184,13 @@ def test_blkio_limits_and_what_the_host_lacks(blkio_root):
         build(hc={"BlkioDeviceReadBps": [{"Path": "/dev/nope", "Rate": 1}]})
 
 
+def test_realtime_cpu_budget():
+    s = build(hc={"CpuRealtimePeriod": 1000000, "CpuRealtimeRuntime": 950000})
+    assert s["linux"]["resources"]["cpu"] == {"realtimePeriod": 1000000, "realtimeRuntime": 950000}
+    with pytest.raises(InvalidParameter, match="cpu-rt-runtime cannot be higher than cpu-rt-period"):
+        build(hc={"CpuRealtimePeriod": 1000, "CpuRealtimeRuntime": 2000})
+
+
 def test_v2_drops_what_v2_cannot_do():
     s = build(hc={"Memory": 64 << 20, "MemorySwappiness": 10, "OomKillDisable": True}, cgroup_mode="v2")
     assert s["linux"]["resources"]["memory"] == {"limit": 64 << 20, "swap": 128 << 20}

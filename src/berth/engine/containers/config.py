@@ -157,6 +157,13 @@ def check_storage_opt(host_config: dict[str, Any], driver: str) -> None:
 
 def check_create(config: dict[str, Any], host_config: dict[str, Any]) -> None:
     """Docker's create-time refusals that do not need the runtime."""
+    isolation = host_config.get("Isolation") or ""
+    if isolation.lower() not in ("", "default"):
+        raise InvalidParameter(f'Invalid isolation: "{isolation}" - linux only supports \'default\'')
+    for request in host_config.get("DeviceRequests") or []:  # --gpus: no device driver here
+        capabilities = " ".join("[" + " ".join(c) + "]" for c in request.get("Capabilities") or [])
+        raise InvalidParameter(f'could not select device driver "{request.get("Driver") or ""}" '
+                               f"with capabilities: [{capabilities}]")
     restart_name, _ = restart_policy(host_config)
     if host_config.get("AutoRemove") and restart_name != "no":
         raise InvalidParameter("conflicting options: cannot specify both --restart and --rm")
