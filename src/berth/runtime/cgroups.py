@@ -144,9 +144,8 @@ def _block_io(hc: dict[str, Any], mode: str, warnings: list[str], stat_devices: 
     root = root or CGROUP_ROOT
     block_io: dict[str, Any] = {}
     weight = int(hc.get("BlkioWeight") or 0)
-    if weight and not _blkio_supports(mode, ("blkio.weight", "blkio.bfq.weight"), root):
-        warnings.append("Your kernel does not support Block I/O weight or the cgroup is not "
-                        "mounted. Weight discarded.")
+    if weight and not blkio_weight_supported(mode, root):
+        warnings.append(BLKIO_WEIGHT_DISCARDED)
         weight = 0
     if weight:
         if not 10 <= weight <= 1000:
@@ -163,6 +162,14 @@ def _block_io(hc: dict[str, Any], mode: str, warnings: list[str], stat_devices: 
             block_io[field] = [{**_device_numbers(e.get("Path") or ""),
                                 value_key.lower(): int(e.get(value_key) or 0)} for e in entries]
     return block_io
+
+
+BLKIO_WEIGHT_DISCARDED = ("Your kernel does not support Block I/O weight or the cgroup is not "
+                          "mounted. Weight discarded.")
+
+
+def blkio_weight_supported(mode: str, root: str | None = None) -> bool:
+    return _blkio_supports(mode, ("blkio.weight", "blkio.bfq.weight"), root or CGROUP_ROOT)
 
 
 def _blkio_supports(mode: str, files: tuple[str, ...], root: str) -> bool:

@@ -70,6 +70,10 @@ def test_parse_and_validate_update():
     resources.validate_update(resources.parse_update({"MemorySwap": 64 << 20}))
     warned = resources.parse_update({"Memory": 64 << 20})
     assert resources.validate_update(warned, swap_supported=False) and warned["MemorySwap"] == -1
+    weighted = resources.parse_update({"BlkioWeight": 5})  # discarded before the range check
+    assert resources.validate_update(weighted, blkio_weight=False) == [
+        "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded."]
+    assert weighted["BlkioWeight"] == 0
 
 
 def test_merge_update_rules():

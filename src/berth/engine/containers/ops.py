@@ -119,7 +119,8 @@ class ContainerOps:
         service = self.containers
         update = resources.parse_update(body)
         mode = cgroups.cgroup_mode()
-        warnings = resources.validate_update(update, cgroups.swap_limit_supported(mode))
+        warnings = resources.validate_update(update, cgroups.swap_limit_supported(mode),
+                                             blkio_weight=cgroups.blkio_weight_supported(mode))
         container = service.get(ref)
         async with service._lock(container.id):
             if container.removal_in_progress or container.state.get("Dead"):

@@ -17,6 +17,7 @@ from typing import Any
 
 from berth.engine.containers.restart import validate_policy
 from berth.errors import Conflict, InvalidParameter
+from berth.runtime.cgroups import BLKIO_WEIGHT_DISCARDED
 
 MIN_MEMORY = 6 * 1024 * 1024
 RESOURCE_KEYS = ("CpuShares", "Memory", "NanoCpus", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod",
@@ -88,8 +89,9 @@ def available_cpuset(kind: str) -> str:
 
 
 def validate_update(update: dict[str, Any], swap_supported: bool = True,
-                    ncpu: int | None = None) -> list[str]:
-    """verifyPlatformContainerResources (update mode) and the restart policy; warnings."""
+                    ncpu: int | None = None, blkio_weight: bool = True) -> list[str]:
+    """verifyPlatformContainerResources (update mode) and the restart policy; warnings.
+    What the host cannot do (swap limits, blkio weight) is dropped from ``update``."""
     warnings: list[str] = []
     validate_policy(update.get("RestartPolicy") or {})
     memory = int(update.get("Memory") or 0)
@@ -144,6 +146,9 @@ def validate_update(update: dict[str, Any], swap_supported: bool = True,
             raise InvalidParameter(f"Requested {label} are not available - requested {wanted}, "
                                    f"available: {available}")
     weight = int(update.get("BlkioWeight") or 0)
+    if weight > 0 and not blkio_weight:
+        warnings.append(BLKIO_WEIGHT_DISCARDED)
+        update["BlkioWeight"] = weight = 0
     if weight > 0 and not 10 <= weight <= 1000:
         raise InvalidParameter("Range of blkio weight is from 10 to 1000")
     if update.get("IOMaximumBandwidth") or update.get("IOMaximumIOps"):
