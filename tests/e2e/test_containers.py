@@ -393,6 +393,22 @@ def test_events_for_lifecycle(busybox, names):
     assert out[:1] == ["create"] and "start" in out and "die" in out and out[-1] == "destroy"
 
 
+def test_event_order_of_stop_restart_and_exec_matches_dockerd(busybox, names):
+    name = names()
+    since = str(time.time())
+    docker_cli(busybox, "run", "-d", "--name", name, "busybox", "sleep", "100")
+    docker_cli(busybox, "exec", name, "true")
+    docker_cli(busybox, "restart", "-t", "1", name)
+    docker_cli(busybox, "stop", "-t", "1", name)
+    out = docker_cli(busybox, "events", "--since", since, "--until", str(time.time() + 0.5),
+                     "--filter", f"container={name}", "--filter", "type=container",
+                     "--format", "{{.Action}}|{{index .Actor.Attributes \"signal\"}}").stdout
+    assert out.splitlines() == [
+        "create|", "start|", "exec_create: true |", "exec_start: true |", "exec_die|",
+        "kill|15", "kill|9", "die|", "stop|", "start|", "restart|",  # sleep ignores TERM as pid 1
+        "kill|15", "kill|9", "die|", "stop|"]
+
+
 def test_docker_py_run_logs_exec_wait_remove(client):
     assert client.containers.run("busybox", "echo hello", remove=True) == b"hello\n"
     container = client.containers.run("busybox", "sh -c 'echo x; sleep 300'", detach=True)

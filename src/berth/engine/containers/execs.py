@@ -35,7 +35,9 @@ class Exec:
 
     @property
     def command(self) -> str:
-        return " ".join(self.config.get("Cmd") or [])
+        """As dockerd puts it in exec events: the entrypoint, a space, the arguments."""
+        cmd = list(self.config.get("Cmd") or [])
+        return f"{cmd[0]} {' '.join(cmd[1:])}" if cmd else ""
 
     def inspect(self) -> dict[str, Any]:
         cmd = list(self.config.get("Cmd") or [])

@@ -703,7 +703,14 @@ class ContainerService:
         container.has_been_manually_stopped = True
         self._save(container)
         await self._stop_container(container, timeout, signal_name)
+        await self._exit_recorded(container)
         self._event(container, "stop")
+
+    async def _exit_recorded(self, container: Container) -> None:
+        """Wait until the exit handler (which holds the container's lock from marking it
+        stopped until ``die`` is out) is done: dockerd's ``stop`` event comes after ``die``."""
+        async with self._lock(container.id):
+            pass
 
     async def _stop_container(self, container: Container, timeout: int | None,
                               signal_name: str | None = None, manual: bool = True) -> None:
@@ -725,6 +732,8 @@ class ContainerService:
         container = self.get(ref)
         if container.running:
             await self._stop_container(container, timeout, signal_name)
+            await self._exit_recorded(container)
+            self._event(container, "stop")  # as dockerd's restart, which stops first
         await self.start(container.id)
         self._event(container, "restart")
 
