@@ -117,17 +117,18 @@ class Committer:
         new_config = apply_changes(config if config is not None else container.config,
                                    changes or [])
         new_config = merge(new_config, container.config)
+        # as moby (whose unpause is deferred): tag and commit events come before unpause
         async with self._paused(container, pause):
             image = await asyncio.to_thread(self._create, container, new_config, comment, author)
-        images = self.engine.images
-        image_ref = ""
-        if tag_key:
-            await asyncio.to_thread(images.tag, image, tag_key)
-            image_ref = familiar(tag_key)
-        attributes = dict(container.config.get("Labels") or {})
-        attributes.update(image=container.image, name=container.name, comment=comment,
-                          imageID=image.id, imageRef=image_ref)
-        self.engine.events.publish("container", "commit", container.id, attributes)
+            images = self.engine.images
+            image_ref = ""
+            if tag_key:
+                await asyncio.to_thread(images.tag, image, tag_key)
+                image_ref = familiar(tag_key)
+            attributes = dict(container.config.get("Labels") or {})
+            attributes.update(image=container.image, name=container.name, comment=comment,
+                              imageID=image.id, imageRef=image_ref)
+            self.engine.events.publish("container", "commit", container.id, attributes)
         return image.id
 
     @contextlib.asynccontextmanager
