@@ -479,6 +479,42 @@ def test_detach_keys_and_attach_back(busybox, names):
     again.close()
 
 
+def _raw_attach(daemon, container_id):
+    sock = socket.socket(socket.AF_UNIX)
+    sock.connect(daemon.host.removeprefix("unix://"))
+    sock.sendall(f"POST /v1.47/containers/{container_id}/attach?stream=1&stdin=1&stdout=1 "
+                 "HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n".encode())
+    sock.settimeout(10)
+    assert sock.recv(4096).startswith(b"HTTP/1.1 101")
+    return sock
+
+
+def test_daemon_detaches_tty_streams_only(busybox, names):
+    """As dockerd: the daemon looks for the detach keys in a tty's input only (the CLI does it
+    for its own tty); a non-tty stream is data and passes whole."""
+    tty, plain = names(), names()
+    since = str(time.time())
+    tty_id = docker_cli(busybox, "run", "-d", "-it", "--name", tty, "busybox", "sh").stdout.strip()
+    sock = _raw_attach(busybox, tty_id)
+    sock.sendall(b"\x10\x11")
+    while sock.recv(4096):  # the daemon ends the stream
+        pass
+    sock.close()
+    plain_id = docker_cli(busybox, "run", "-d", "-i", "--name", plain, "busybox", "cat").stdout.strip()
+    sock = _raw_attach(busybox, plain_id)
+    sock.sendall(b"\x10\x11")
+    data = b""
+    while len(data) < 10 and (chunk := sock.recv(4096)):  # one stdout frame: cat echoes both
+        data += chunk
+    sock.close()
+    assert data == b"\x01\x00\x00\x00\x00\x00\x00\x02\x10\x11"
+    states = [json.loads(docker_cli(busybox, "inspect", n).stdout)[0]["State"]["Running"] for n in (tty, plain)]
+    assert states[0] is True
+    actions = docker_cli(busybox, "events", "--since", since, "--until", str(time.time() + 0.5),
+                         "--filter", f"container={tty}", "--format", "{{.Action}}").stdout.split()
+    assert actions[-1] == "detach"
+
+
 def test_attach_websocket(busybox, names):
     """GET /containers/{id}/attach/ws: RFC 6455 handshake, output as binary messages."""
     import socket

@@ -36,6 +36,7 @@ class ContainerBackend(Protocol):
     async def resize(self, ref: str, height: int, width: int) -> None: ...
     async def attach(self, ref: str, stdin: bool, stdout: bool, stderr: bool) -> Any: ...
     def cancel_attach(self, ref: str) -> None: ...
+    def detached(self, container_id: str) -> None: ...
     def logs(self, ref: str, options: LogOptions) -> AsyncIterator[Any]: ...
 
 
@@ -90,9 +91,10 @@ class DetachScanner:
         return bytes(out), False
 
 
-async def relay(client: Any, process: Any, tty: bool, stdin: bool, detach_keys: bytes) -> None:
+async def relay(client: Any, process: Any, tty: bool, stdin: bool, detach_keys: bytes) -> bool:
     """Copy process output to the client (framed unless tty) and client input to the process,
-    until the process ends, the client detaches, or the client goes away."""
+    until the process ends, the client detaches, or the client goes away. True: it detached."""
+    detached_by_keys = False
 
     async def output() -> None:
         while (item := await process.read_frame()) is not None:
@@ -100,12 +102,15 @@ async def relay(client: Any, process: Any, tty: bool, stdin: bool, detach_keys: 
             await client.write(data if tty else frame(stream, data))
 
     async def input_() -> None:
-        scanner = DetachScanner(detach_keys)
+        nonlocal detached_by_keys
+        # as dockerd, only a tty's input is scanned: a non-tty stream is data, passed whole
+        scanner = DetachScanner(detach_keys if tty else b"")
         while data := await client.read():
             forward, detached = scanner.feed(data)
             if forward:
                 await process.write(forward)
             if detached:
+                detached_by_keys = True
                 return
         process.close_stdin()
         await asyncio.Event().wait()  # input is over; the output side decides the end
@@ -120,6 +125,7 @@ async def relay(client: Any, process: Any, tty: bool, stdin: bool, detach_keys: 
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         process.close()
+    return detached_by_keys
 
 
 def _log_options(request: Request) -> LogOptions:
@@ -237,7 +243,8 @@ def register(router: Router, engine: Any) -> None:
             except Exception as exc:  # noqa: BLE001 - the connection is raw by now
                 log.debug("attach to %s failed: %s", container.id[:12], exc)
                 return
-            await relay(client, process, tty, want_stdin, detach_keys)
+            if await relay(client, process, tty, want_stdin, detach_keys):
+                containers.detached(container.id)
 
         return HijackResponse(handler, stream_content_type(request, tty))
 

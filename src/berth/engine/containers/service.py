@@ -855,6 +855,12 @@ class ContainerService:
         self._event(container, "resize", height=str(height), width=str(width))
 
     # -- attach ----------------------------------------------------------------------------
+    def detached(self, container_id: str) -> None:
+        """An attached client left with the detach keys (dockerd's ``detach`` event)."""
+        container = self._containers.get(container_id)
+        if container is not None:
+            self._event(container, "detach")
+
     async def attach(self, ref: str, stdin: bool, stdout: bool, stderr: bool) -> AsyncShimStream:
         """A live stream of the container's stdio. For a container that has not started yet,
         the stream is connected when it starts (``docker run`` attaches before starting)."""
