@@ -1,10 +1,9 @@
 """json-file "attrs" of a container: labels, env and tag log options (moby's ExtraAttributes)."""
 
-from types import SimpleNamespace
-
 import pytest
 
 from berth.engine.containers.logattrs import log_attributes
+from berth.engine.containers.record import Container
 from berth.engine.containers.logs import LogLine, LogOptions
 from berth.errors import InvalidParameter
 
@@ -13,9 +12,9 @@ def container(**config):
     base = {"Labels": {"team": "core", "tier": "web", "zone": "b"},
             "Env": ["STAGE=dev", "STATE=on", "PATH=/bin", "NOVALUE"]}
     base.update(config)
-    return SimpleNamespace(id="f" * 64, name="web", image="busybox:latest",
-                           image_id="sha256:" + "a" * 64, path="sh", args=["-c", "true"],
-                           config=base)
+    return Container(id="f" * 64, name="web", created="", image="busybox:latest",
+                     image_id="sha256:" + "a" * 64, config=base, host_config={}, path="sh",
+                     args=["-c", "true"])
 
 
 def test_no_options_no_attributes():

@@ -261,10 +261,11 @@ def _check_unsupported(config: DaemonConfig) -> None:
     """Settings berthd cannot honour stop it at start: running containers without them would
     give less than was asked for (for userns-remap, containers running as the host's root)."""
     try:
-        if config.default_shm_size_bytes <= 0:
-            raise ValueError
+        shm_size = config.default_shm_size_bytes
     except ValueError:
-        raise ConfigError(f"invalid default-shm-size: {config.default_shm_size!r}") from None
+        shm_size = 0
+    if shm_size <= 0:
+        raise ConfigError(f"invalid default-shm-size: {config.default_shm_size!r}")
     if config.userns_remap:
         raise ConfigError("userns-remap is not supported by berthd")
     for option in config.exec_opts:
@@ -274,8 +275,8 @@ def _check_unsupported(config: DaemonConfig) -> None:
         if value.strip() != "cgroupfs":
             raise ConfigError(f"cgroup driver {value.strip()!r} is not supported by berthd: "
                               "it drives cgroups through cgroupfs only")
-    for option in config.storage_opts:
-        key = str(option).partition("=")[0].strip()
+    if config.storage_opts:  # no driver here takes options (overlay2.size needs xfs quotas)
+        key = str(config.storage_opts[0]).partition("=")[0].strip()
         raise ConfigError(f"{config.storage_driver or 'overlay2'}: unknown option {key}")
 
 

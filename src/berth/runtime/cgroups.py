@@ -137,14 +137,12 @@ _THROTTLES = (
 )
 
 
-def _block_io(hc: dict[str, Any], mode: str, warnings: list[str], stat_devices: bool,
-              root: str | None = None) -> dict[str, Any]:
+def _block_io(hc: dict[str, Any], mode: str, warnings: list[str], stat_devices: bool) -> dict[str, Any]:
     """OCI ``blockIO``; what the host's blkio controller lacks is discarded with moby's
     warning, as dockerd does (runc would fail the start instead)."""
-    root = root or CGROUP_ROOT
     block_io: dict[str, Any] = {}
     weight = int(hc.get("BlkioWeight") or 0)
-    if weight and not blkio_weight_supported(mode, root):
+    if weight and not blkio_weight_supported(mode):
         warnings.append(BLKIO_WEIGHT_DISCARDED)
         weight = 0
     if weight:
@@ -155,7 +153,7 @@ def _block_io(hc: dict[str, Any], mode: str, warnings: list[str], stat_devices: 
         entries = hc.get(key) or []
         if not entries:
             continue
-        if not _blkio_supports(mode, files, root):
+        if not _blkio_supports(mode, files):
             warnings.append(warning)
             continue
         if stat_devices:  # dockerd resolves the paths at start, not at create
@@ -168,11 +166,12 @@ BLKIO_WEIGHT_DISCARDED = ("Your kernel does not support Block I/O weight or the 
                           "mounted. Weight discarded.")
 
 
-def blkio_weight_supported(mode: str, root: str | None = None) -> bool:
-    return _blkio_supports(mode, ("blkio.weight", "blkio.bfq.weight"), root or CGROUP_ROOT)
+def blkio_weight_supported(mode: str) -> bool:
+    return _blkio_supports(mode, ("blkio.weight", "blkio.bfq.weight"))
 
 
-def _blkio_supports(mode: str, files: tuple[str, ...], root: str) -> bool:
+def _blkio_supports(mode: str, files: tuple[str, ...]) -> bool:
+    root = CGROUP_ROOT  # read now: tests point it at a fake tree
     if mode == "v2":
         try:
             with open(os.path.join(root, "cgroup.controllers")) as handle:

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import re
 import socket
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
+from berth.engine.ids import short_id
 from berth.errors import InvalidParameter
 
+if TYPE_CHECKING:
+    from berth.engine.containers.record import Container
 
-def log_attributes(container: Any, log_opts: Mapping[str, str]) -> dict[str, str]:
+
+def log_attributes(container: "Container", log_opts: Mapping[str, str]) -> dict[str, str]:
     labels = dict(container.config.get("Labels") or {})
     env = _env_mapping(container.config.get("Env") or [])
     attrs: dict[str, str] = {}
@@ -51,7 +55,7 @@ def _matching(values: dict[str, str], pattern: str | None) -> dict[str, str]:
     return {key: value for key, value in values.items() if regex.search(key)}
 
 
-def _tag(container: Any, template: str) -> str:
+def _tag(container: "Container", template: str) -> str:
     """moby's loggerutils.ParseLogTag with no default template (json-file's)."""
     if not template:
         return ""
@@ -63,18 +67,17 @@ def _tag(container: Any, template: str) -> str:
         raise InvalidParameter(f"failed to initialize logging driver: {exc}") from None
 
 
-def _template_data(container: Any) -> dict[str, Any]:
+def _template_data(container: "Container") -> dict[str, Any]:
     """What a log tag template sees: moby's logger.Info fields and its methods."""
     image_id = container.image_id or ""
-    command = [container.path] + list(container.args or []) if container.path else []
     return {
-        "ID": container.id[:12], "FullID": container.id,
+        "ID": short_id(container.id), "FullID": container.id,
         "Name": container.name, "ContainerName": "/" + container.name,
         "ContainerID": container.id,
-        "ImageID": image_id.removeprefix("sha256:")[:12], "ImageFullID": image_id,
-        "ContainerImageID": image_id,
+        "ImageID": short_id(image_id), "ImageFullID": image_id, "ContainerImageID": image_id,
         "ImageName": container.image, "ContainerImageName": container.image,
-        "Command": " ".join(command), "DaemonName": "docker", "Hostname": socket.gethostname(),
+        "Command": container.command_line(), "DaemonName": "docker",
+        "Hostname": socket.gethostname(),
         "ContainerLabels": dict(container.config.get("Labels") or {}),
         "ContainerEnv": list(container.config.get("Env") or []),
     }
