@@ -11,14 +11,10 @@ import re
 import time
 from typing import Any
 
+from berth.goquote import quote as go_quote
+
 _STARTED = time.time()
 _SAFE = re.compile(r"^[A-Za-z0-9\-._/@^+]+$")
-
-
-def _go_quote(text: str) -> str:
-    from berth.cli.formatters.common import go_quote
-
-    return go_quote(text)
 
 
 def error_line(message: str, terminal: bool, now: float | None = None) -> str:
@@ -27,7 +23,7 @@ def error_line(message: str, terminal: bool, now: float | None = None) -> str:
         return f"\x1b[31mERRO\x1b[0m[{int(now - _STARTED):04d}] {message}"
     from berth.units import go_rfc3339
 
-    value = message if _SAFE.match(message) else _go_quote(message)
+    value = message if _SAFE.match(message) else go_quote(message)
     return f'time="{go_rfc3339(now)}" level=error msg={value}'
 
 

@@ -12,12 +12,12 @@ live in ``berth.engine.volumes``; this module only decides *what* to mount *wher
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from berth.errors import BerthError, InvalidParameter
+from berth.goquote import quote as go_quote
 
 PROPAGATION_MODES = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
 DEFAULT_PROPAGATION = "rprivate"
@@ -97,11 +97,6 @@ def go_clean(path: str) -> str:
     if rooted:
         return "/" + cleaned
     return cleaned or "."
-
-
-def go_quote(text: str) -> str:
-    """Go's %q for the texts that appear in these errors."""
-    return json.dumps(text, ensure_ascii=False)
 
 
 def _is_abs(path: str) -> bool:

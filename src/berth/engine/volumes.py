@@ -32,7 +32,8 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from berth.engine.mounts import (ANONYMOUS_LABEL, DEFAULT_VOLUME_DRIVER, ORIGIN_BINDS,
                                  ORIGIN_CONFIG_VOLUMES, ORIGIN_MOUNTS, ORIGIN_VOLUMES_FROM,
-                                 MountPlan, go_quote, volume_name_error)
+                                 MountPlan, volume_name_error)
+from berth.goquote import quote as go_quote
 from berth.engine.store import register_schema
 from berth.errors import BerthError, Conflict, InvalidParameter, NotFound, SystemError_
 

@@ -5,7 +5,8 @@ import io
 import pytest
 
 from berth.cli.format import HeaderContext, ListFormatter, Row
-from berth.cli.formatters.common import ellipsis, go_quote, truncate_id
+from berth.cli.formatters.common import ellipsis, truncate_id
+from berth.goquote import quote as go_quote
 from berth.cli.formatters.containers import DEFAULT_TABLE, HEADERS, ContainerRow, displayable_ports, image_column
 from berth.cli.formatters.images import image_rows
 from berth.cli.formatters.portlist import natural_key, port_lines

@@ -48,41 +48,6 @@ def ellipsis(text: str, width: int) -> str:
     return out + "…"
 
 
-def go_quote(text: str) -> str:
-    """Go's strconv.Quote for the text docker quotes (COMMAND column)."""
-    out = ['"']
-    for ch in text:
-        code = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\a":
-            out.append("\\a")
-        elif ch == "\b":
-            out.append("\\b")
-        elif ch == "\f":
-            out.append("\\f")
-        elif ch == "\v":
-            out.append("\\v")
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\x{code:02x}")
-        elif 0xD800 <= code < 0xE000 or code == 0xFFFD:
-            out.append("\\ufffd" if code != 0xFFFD else ch)
-        elif not ch.isprintable() and code > 0x7F:
-            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
 def sorted_labels(labels: dict | None) -> str:
     """"k=v,k2=v2" (docker sorts for containers; for other objects Go's map order is
     random, sorted is one of its orders)."""

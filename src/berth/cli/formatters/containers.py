@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 from berth.cli.format import Row
-from berth.cli.formatters.common import ellipsis, go_quote, sorted_labels, truncate_id
+from berth.cli.formatters.common import ellipsis, sorted_labels, truncate_id
+from berth.goquote import quote as go_quote
 from berth.units import go_time_string, human_duration, human_size
 
 DEFAULT_TABLE = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
