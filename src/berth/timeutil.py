@@ -10,10 +10,8 @@ import time
 from datetime import datetime, timezone
 
 from berth.errors import InvalidParameter
+from berth.units import parse_go_duration
 
-_DURATION_PART = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)")
-_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
-          "m": 60_000_000_000, "h": 3_600_000_000_000}
 _RFC3339 = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?"
     r"(Z|[+-]\d{2}:?\d{2})?$")
@@ -21,22 +19,10 @@ _RFC3339 = re.compile(
 
 def parse_duration_ns(text: str) -> int | None:
     """Go's time.ParseDuration ("1h30m", "10s", "-5m"); None if ``text`` is not one."""
-    sign = 1
-    body = text
-    if body[:1] in "+-":
-        sign = -1 if body[0] == "-" else 1
-        body = body[1:]
-    if not body:
+    try:
+        return parse_go_duration(text)
+    except ValueError:
         return None
-    pos, total = 0, 0.0
-    for match in _DURATION_PART.finditer(body):
-        if match.start() != pos:
-            return None
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if pos != len(body) or pos == 0:
-        return None
-    return sign * int(total)
 
 
 def parse_time_value(value: str, name: str = "time", now_ns: int | None = None) -> int:

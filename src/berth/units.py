@@ -124,35 +124,77 @@ def from_human_size(text: str) -> int:
 _DUR_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 
 
+_MAX_DURATION = 1 << 63  # Go accumulates in uint64 and refuses more than int64 can hold
+
+
+def _leading_digits(text: str, pos: int) -> int:
+    end = pos
+    while end < len(text) and "0" <= text[end] <= "9":
+        end += 1
+    return end
+
+
 def parse_go_duration(text: str) -> int:
-    """Go's time.ParseDuration -> nanoseconds; ValueError with Go's message."""
+    """Go's time.ParseDuration ("1h30m", "1.5s", "-5m", "0") -> nanoseconds; ValueError
+    with Go's message. The one Go-duration parser: ``timeutil.parse_duration_ns`` is this
+    one answering None instead of raising."""
     orig = text
-    bad = ValueError(f'time: invalid duration "{orig}"')
+    bad = f'time: invalid duration "{orig}"'
     neg = False
-    if text[:1] in "+-":
+    if text[:1] in ("+", "-"):
         neg = text[0] == "-"
         text = text[1:]
     if text == "0":
         return 0
     if not text:
-        raise bad
-    total = 0.0
+        raise ValueError(bad)
+    total = 0
     pos = 0
     while pos < len(text):
-        # as Go: a number (digits, optional fraction), then a unit (non-digit, non-dot run)
-        num = re.match(r"\d*(\.\d*)?", text[pos:]).group(0)  # type: ignore[union-attr]
-        if num in ("", "."):
-            raise bad
-        pos += len(num)
-        unit = re.match(r"[^\d.]*", text[pos:]).group(0)  # type: ignore[union-attr]
+        # as Go: [0-9]*(\.[0-9]*)? then a unit (the run up to the next digit or dot)
+        if not (text[pos] == "." or "0" <= text[pos] <= "9"):
+            raise ValueError(bad)
+        end = _leading_digits(text, pos)
+        whole = int(text[pos:end]) if end > pos else 0
+        if whole > _MAX_DURATION:  # leadingInt overflow
+            raise ValueError(bad)
+        pre, pos = end > pos, end
+        frac, scale, post = 0, 1.0, False
+        if pos < len(text) and text[pos] == ".":
+            end = _leading_digits(text, pos + 1)
+            post = end > pos + 1
+            for digit in text[pos + 1:end]:  # leadingFraction: digits past overflow ignored
+                if frac > (_MAX_DURATION - 1) // 10 or frac * 10 + int(digit) > _MAX_DURATION:
+                    break
+                frac, scale = frac * 10 + int(digit), scale * 10
+            pos = end
+        if not pre and not post:
+            raise ValueError(bad)
+        end = pos
+        while end < len(text) and not (text[end] == "." or "0" <= text[end] <= "9"):
+            end += 1
+        unit = text[pos:end]
         if not unit:
             raise ValueError(f'time: missing unit in duration "{orig}"')
         if unit not in _DUR_UNITS:
             raise ValueError(f'time: unknown unit "{unit}" in duration "{orig}"')
-        pos += len(unit)
-        total += float(num) * _DUR_UNITS[unit]
-    ns = int(round(total))
-    return -ns if neg else ns
+        pos = end
+        scaled = _DUR_UNITS[unit]
+        if whole > _MAX_DURATION // scaled:
+            raise ValueError(bad)
+        value = whole * scaled
+        if frac:
+            value += int(float(frac) * (float(scaled) / scale))  # Go's float64 step
+            if value > _MAX_DURATION:
+                raise ValueError(bad)
+        total += value
+        if total > _MAX_DURATION:
+            raise ValueError(bad)
+    if neg:
+        return -total
+    if total > _MAX_DURATION - 1:
+        raise ValueError(bad)
+    return total
 
 
 def go_duration_string(ns: int) -> str:

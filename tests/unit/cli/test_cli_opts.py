@@ -259,8 +259,17 @@ def test_go_durations():
     assert parse_go_duration("-3m") == -180_000_000_000
     assert go_duration_string(parse_go_duration("1h30m")) == "1h30m0s"
     assert go_duration_string(300_000_000) == "300ms"
+    # Go's own answers: "0" needs no unit, a trailing dot is fine, both micro signs,
+    # fractions truncate, more than int64 is invalid
+    assert parse_go_duration("0") == 0 and parse_go_duration("-0") == 0
+    assert parse_go_duration("1.s") == 1_000_000_000
+    assert parse_go_duration("3\u00b5s") == parse_go_duration("3\u03bcs") == parse_go_duration("3us") == 3000
+    assert parse_go_duration("1.5ns") == 1 and parse_go_duration(".5125s") == 512_500_000
+    assert parse_go_duration("-9223372036854775808ns") == -(1 << 63)
     for text, message in [("x", 'time: invalid duration "x"'), ("10", 'time: missing unit in duration "10"'),
-                          ("5q", 'time: unknown unit "q" in duration "5q"')]:
+                          ("5q", 'time: unknown unit "q" in duration "5q"'), ("", 'time: invalid duration ""'),
+                          (".s", 'time: invalid duration ".s"'), ("2562048h", 'time: invalid duration "2562048h"'),
+                          ("9223372036854775808ns", 'time: invalid duration "9223372036854775808ns"')]:
         with pytest.raises(ValueError) as e:
             parse_go_duration(text)
         assert str(e.value) == message

@@ -6,6 +6,7 @@ from berth.engine.containers import health
 from berth.engine.containers.config import merge_healthcheck, merge_image_config
 from berth.errors import InvalidParameter
 from berth.timeutil import rfc3339_nano
+from berth.units import go_duration_string
 
 S = health.SECOND
 
@@ -71,14 +72,14 @@ def test_failures_in_the_start_period_do_not_count_until_a_success():
 
 
 def test_go_duration():
-    assert health.go_duration(30 * S) == "30s"
-    assert health.go_duration(90 * S) == "1m30s"
-    assert health.go_duration(3600 * S) == "1h0m0s"
-    assert health.go_duration(1500 * 1_000_000) == "1.5s"
-    assert health.go_duration(500 * 1_000_000) == "500ms"
-    assert health.go_duration(1_000_000) == "1ms"
-    assert health.go_duration(1500) == "1.5µs"
-    assert health.go_duration(0) == "0s"
+    assert go_duration_string(30 * S) == "30s"
+    assert go_duration_string(90 * S) == "1m30s"
+    assert go_duration_string(3600 * S) == "1h0m0s"
+    assert go_duration_string(1500 * 1_000_000) == "1.5s"
+    assert go_duration_string(500 * 1_000_000) == "500ms"
+    assert go_duration_string(1_000_000) == "1ms"
+    assert go_duration_string(1500) == "1.5µs"
+    assert go_duration_string(0) == "0s"
 
 
 def test_limited_buffer():

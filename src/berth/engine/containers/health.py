@@ -27,6 +27,7 @@ from berth.engine.containers.streams import AsyncShimStream
 from berth.errors import BerthError, InvalidParameter
 from berth.runtime import shim as shimlib, spec as speclib
 from berth.timeutil import parse_time_value, rfc3339_nano
+from berth.units import go_duration_string
 
 if TYPE_CHECKING:
     from berth.engine.containers.record import Container
@@ -58,7 +59,7 @@ def validate(healthcheck: Any) -> None:
     for key in ("Interval", "Timeout", "StartPeriod", "StartInterval"):
         value = int(healthcheck.get(key) or 0)
         if value != 0 and value < MIN_DURATION:
-            raise InvalidParameter(f"{key} in Healthcheck cannot be less than {go_duration(MIN_DURATION)}")
+            raise InvalidParameter(f"{key} in Healthcheck cannot be less than {go_duration_string(MIN_DURATION)}")
     if int(healthcheck.get("Retries") or 0) < 0:
         raise InvalidParameter("Retries in Healthcheck cannot be negative")
 
@@ -145,34 +146,6 @@ class LimitedBuffer:
     def text(self) -> str:
         out = self.data.decode("utf-8", "replace")
         return out + "..." if self.truncated else out
-
-
-def go_duration(ns: int) -> str:
-    """Go's time.Duration.String: 30s, 1m30s, 1.5s, 500ms, 1h0m0s."""
-    if ns == 0:
-        return "0s"
-    sign = "-" if ns < 0 else ""
-    ns = abs(ns)
-    if ns < SECOND:
-        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
-            if ns >= size:
-                return sign + _fraction(ns, size) + unit
-    hours, rest = divmod(ns, 3600 * SECOND)
-    minutes, rest = divmod(rest, 60 * SECOND)
-    seconds = _fraction(rest, SECOND) + "s"
-    if hours:
-        return f"{sign}{hours}h{minutes}m{seconds}"
-    if minutes:
-        return f"{sign}{minutes}m{seconds}"
-    return sign + seconds
-
-
-def _fraction(value: int, unit: int) -> str:
-    whole, frac = divmod(value, unit)
-    if not frac:
-        return str(whole)
-    digits = len(str(unit)) - 1
-    return f"{whole}." + f"{frac:0{digits}d}".rstrip("0")
 
 
 # -- the monitor -----------------------------------------------------------------------------
@@ -293,7 +266,7 @@ class HealthMonitor:
                 await self._drain(stream, output)
                 self._exec_died(container, exec_id, stream.exit_code)
                 text = output.text()
-                message = f"Health check exceeded timeout ({go_duration(timeout_ns)})"
+                message = f"Health check exceeded timeout ({go_duration_string(timeout_ns)})"
                 return -1, f"{message}: {text}" if text else message
             except asyncio.CancelledError:
                 await asyncio.shield(self._kill(client, exec_id))
