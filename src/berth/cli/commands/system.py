@@ -211,22 +211,6 @@ def version(cli: Any, opts: Any, args: list[str]) -> int:
 # -- info ---------------------------------------------------------------------------------------
 
 
-def bytes_size(size: float) -> str:
-    """go-units BytesSize: binary units, 4 significant digits."""
-    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"]
-    i = 0
-    while size >= 1024.0 and i < len(units) - 1:
-        size /= 1024.0
-        i += 1
-    return f"{go_g4(size)}{units[i]}"
-
-
-def go_g4(x: float) -> str:
-    """Go's %.4g (no exponent for the magnitudes a byte size has)."""
-    text = f"{x:.4g}"
-    return text
-
-
 def decode_security_options(opts: list[str]) -> list[tuple[str, list[tuple[str, str]]]]:
     """docker's security.DecodeOptions: "name=seccomp,profile=default" -> (name, [(k, v)])."""
     out = []
@@ -258,6 +242,8 @@ def _v(value: Any) -> str:
 
 def info_text(info: dict[str, Any] | None, client: dict[str, Any], debug: bool) -> tuple[str, list[str]]:
     """docker's prettyPrintInfo; returns (stdout text, warnings for stderr)."""
+    from berth.units import bytes_size
+
     out: list[str] = []
     w = out.append
     platform_name = (client.get("Platform") or {}).get("Name", "")
