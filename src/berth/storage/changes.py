@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 from .fsroot import O_DIR_NOFOLLOW, RootFS
+from .fsutil import DiskUsage
 from .tarwrite import CAPABILITY_XATTR, OVERLAY_OPAQUE_XATTR, TarWriter, is_overlay_whiteout
 
 MODIFY, ADD, DELETE = 0, 1, 2
@@ -353,8 +354,7 @@ def export_changes(root: str, changes: Iterable[Change]) -> Iterator[bytes]:
 
 def changes_size(root: str, changes: Iterable[Change]) -> int:
     """Bytes of added/modified non-directories (hardlinks once), moby's ChangesSize."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
+    usage = DiskUsage()
     with RootFS(root) as rootfs:
         for ch in changes:
             if ch.kind == DELETE:
@@ -366,12 +366,5 @@ def changes_size(root: str, changes: Iterable[Change]) -> int:
                     st = os.stat(base, dir_fd=parent.fd, follow_symlinks=False)
             except OSError:
                 continue
-            if stat.S_ISDIR(st.st_mode):
-                continue
-            if st.st_nlink > 1:
-                key = (st.st_dev, st.st_ino)
-                if key in seen:
-                    continue
-                seen.add(key)
-            total += st.st_size
-    return total
+            usage.add(st)
+    return usage.total

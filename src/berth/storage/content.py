@@ -18,6 +18,8 @@ from typing import BinaryIO, Iterator
 
 from berth.errors import Conflict, InvalidParameter, NotFound
 
+from .fsutil import fsync_dir
+
 _ALGORITHMS = {"sha256": 64, "sha384": 96, "sha512": 128}
 _DIGEST_RE = re.compile(r"^(sha256|sha384|sha512):([a-f0-9]+)$")
 _COPY_CHUNK = 1 << 20
@@ -48,14 +50,6 @@ class BlobInfo:
     digest: str
     size: int
     created: float  # mtime of the committed file, seconds since the epoch
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class BlobWriter:
@@ -127,7 +121,7 @@ class BlobWriter:
         except FileExistsError:
             pass  # same content committed by someone else
         os.unlink(self._tmp)
-        _fsync_dir(parent)
+        fsync_dir(parent)
         self.digest = digest
         return digest
 

@@ -1,9 +1,12 @@
-"""Small filesystem helpers: atomic file replacement and directory fsync."""
+"""Small filesystem helpers: atomic file replacement, directory fsync, disk usage."""
 
 from __future__ import annotations
 
 import json
 import os
+import stat
+
+from .fsroot import O_DIR_NOFOLLOW
 
 
 def fsync_dir(path: str) -> None:
@@ -97,3 +100,59 @@ def remove_temp_files(directory: str) -> int:
             except FileNotFoundError:
                 pass
     return removed
+
+
+# -- disk usage ---------------------------------------------------------------------------
+class DiskUsage:
+    """moby's size rule (directory.Size, ChangesSize): the apparent size of non-directory
+    entries, a hard-linked inode counted once. Symlinks count as links, never followed."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self._seen: set[tuple[int, int]] = set()
+
+    def add(self, st: os.stat_result) -> None:
+        if stat.S_ISDIR(st.st_mode):
+            return
+        if st.st_nlink > 1:
+            key = (st.st_dev, st.st_ino)
+            if key in self._seen:
+                return
+            self._seen.add(key)
+        self.total += st.st_size
+
+
+def directory_size(path: str) -> int:
+    """Bytes of all non-directory entries below ``path``, hard-linked inodes once (moby's
+    directory.Size), walked with directory fds that never follow a symlink. Entries that
+    vanish during the walk are skipped; a missing or unreadable ``path`` raises OSError."""
+    usage = DiskUsage()
+
+    def walk(fd: int) -> None:
+        subdirs = []
+        with os.scandir(fd) as it:
+            for e in it:
+                try:
+                    st = e.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISDIR(st.st_mode):
+                    subdirs.append(e.name)
+                else:
+                    usage.add(st)
+        for name in subdirs:
+            try:
+                sub = os.open(name, O_DIR_NOFOLLOW, dir_fd=fd)
+            except OSError:
+                continue
+            try:
+                walk(sub)
+            finally:
+                os.close(sub)
+
+    top = os.open(path, O_DIR_NOFOLLOW)
+    try:
+        walk(top)
+    finally:
+        os.close(top)
+    return usage.total

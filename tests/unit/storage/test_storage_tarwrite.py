@@ -9,7 +9,8 @@ import pytest
 
 from berth.storage import tarsplit
 from berth.storage.archive import apply_layer
-from berth.storage.tarwrite import directory_size, tar_directory
+from berth.storage.fsutil import directory_size
+from berth.storage.tarwrite import tar_directory
 
 from storage_helpers import CAP, TarBuilder
 

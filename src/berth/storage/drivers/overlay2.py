@@ -30,9 +30,9 @@ from berth.errors import Conflict, InvalidParameter, NotFound
 
 from ..archive import OVERLAY, ApplyResult, apply_layer
 from ..changes import Change, overlay_changes
-from ..fsutil import atomic_write, read_text, write_new_files
+from ..fsutil import atomic_write, directory_size, read_text, write_new_files
 from ..tarsplit import Recorder
-from ..tarwrite import directory_size, tar_directory
+from ..tarwrite import tar_directory
 from ..trash import Trash
 from . import GraphDriver, check_id
 from . import mount as mnt

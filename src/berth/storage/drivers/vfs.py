@@ -11,9 +11,9 @@ from berth.errors import Conflict, NotFound
 
 from ..archive import PLAIN, ApplyResult, apply_layer
 from ..changes import Change, changes_dirs, changes_size, export_changes
-from ..fsutil import atomic_write, read_text
+from ..fsutil import atomic_write, directory_size, read_text
 from ..tarsplit import Recorder
-from ..tarwrite import directory_size, tar_directory
+from ..tarwrite import tar_directory
 from ..trash import Trash
 from . import GraphDriver, check_id
 
