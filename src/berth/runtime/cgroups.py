@@ -189,11 +189,9 @@ def _device_numbers(path: str) -> dict[str, int]:
     return {"major": os.major(rdev), "minor": os.minor(rdev)}
 
 
-def _cpu_resources(hc: dict[str, Any], ncpu: int) -> dict[str, Any]:
-    nano = int(hc.get("NanoCpus") or hc.get("NanoCPUs") or 0)
-    period = int(hc.get("CpuPeriod") or 0)
-    quota = int(hc.get("CpuQuota") or 0)
-    shares = int(hc.get("CpuShares") or 0)
+def check_cpu_limits(nano: int, period: int, quota: int, shares: int, ncpu: int) -> None:
+    """The CPU checks of moby's verifyPlatformContainerResources, with its texts: at create
+    (``build_resources``) and at ``docker update`` (engine.containers.resources)."""
     if nano > 0 and period > 0:
         raise InvalidParameter("Conflicting options: Nano CPUs and CPU Period cannot both be set")
     if nano > 0 and quota > 0:
@@ -208,6 +206,14 @@ def _cpu_resources(hc: dict[str, Any], ncpu: int) -> dict[str, Any]:
         raise InvalidParameter("CPU cfs quota can not be less than 1ms (i.e. 1000)")
     if shares < 0:
         raise InvalidParameter(f"invalid CPU shares ({shares}): value must be a positive integer")
+
+
+def _cpu_resources(hc: dict[str, Any], ncpu: int) -> dict[str, Any]:
+    nano = int(hc.get("NanoCpus") or hc.get("NanoCPUs") or 0)
+    period = int(hc.get("CpuPeriod") or 0)
+    quota = int(hc.get("CpuQuota") or 0)
+    shares = int(hc.get("CpuShares") or 0)
+    check_cpu_limits(nano, period, quota, shares, ncpu)
     cpu: dict[str, Any] = {}
     if shares:
         cpu["shares"] = shares

@@ -17,9 +17,8 @@ from typing import Any
 
 from berth.engine.containers.restart import validate_policy
 from berth.errors import Conflict, InvalidParameter
-from berth.runtime.cgroups import BLKIO_WEIGHT_DISCARDED
+from berth.runtime.cgroups import BLKIO_WEIGHT_DISCARDED, MIN_MEMORY, check_cpu_limits
 
-MIN_MEMORY = 6 * 1024 * 1024
 RESOURCE_KEYS = ("CpuShares", "Memory", "NanoCpus", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod",
                  "CpuRealtimeRuntime", "CpusetCpus", "CpusetMems", "MemoryReservation",
                  "MemorySwap", "KernelMemory", "PidsLimit", "BlkioWeight", "BlkioWeightDevice",
@@ -113,25 +112,9 @@ def validate_update(update: dict[str, Any], swap_supported: bool = True,
     if memory > 0 and reservation > 0 and memory < reservation:
         raise InvalidParameter("Minimum memory limit can not be less than memory reservation "
                                "limit, see usage")
-    nano = int(update.get("NanoCpus") or 0)
-    period = int(update.get("CpuPeriod") or 0)
-    quota = int(update.get("CpuQuota") or 0)
-    if nano > 0 and period > 0:
-        raise InvalidParameter("Conflicting options: Nano CPUs and CPU Period cannot both be set")
-    if nano > 0 and quota > 0:
-        raise InvalidParameter("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
-    ncpu = ncpu or os.cpu_count() or 1
-    if nano != 0 and (nano < 0 or nano > ncpu * 10**9):
-        raise InvalidParameter(f"range of CPUs is from 0.01 to {ncpu}.00, as there are only "
-                               f"{ncpu} CPUs available")
-    if period != 0 and not 1000 <= period <= 1000000:
-        raise InvalidParameter("CPU cfs period can not be less than 1ms (i.e. 1000) or larger "
-                               "than 1s (i.e. 1000000)")
-    if 0 < quota < 1000:
-        raise InvalidParameter("CPU cfs quota can not be less than 1ms (i.e. 1000)")
-    if int(update.get("CpuShares") or 0) < 0:
-        raise InvalidParameter(f"invalid CPU shares ({update['CpuShares']}): value must be a "
-                               "positive integer")
+    check_cpu_limits(int(update.get("NanoCpus") or 0), int(update.get("CpuPeriod") or 0),
+                     int(update.get("CpuQuota") or 0), int(update.get("CpuShares") or 0),
+                     ncpu or os.cpu_count() or 1)
     for key, kind, label in (("CpusetCpus", "cpus", "CPUs"), ("CpusetMems", "mems", "memory nodes")):
         wanted = update.get(key) or ""
         if not wanted:
