@@ -1,41 +1,41 @@
-"""Volumes: the ``local`` driver, volume records, references, mounts and copy-up.
+"""Volumes: the engine's volume records, references, per-name locks, filters and events.
 
-Data lives at ``<data-root>/volumes/<name>/_data`` (the Mountpoint); metadata (driver,
-labels, options, creation time) and container references live in SQLite. Behaviour and
-error texts follow moby's ``volume/service`` and ``volume/local`` (Docker 28).
+Metadata (driver, labels, options, creation time) and container references live in SQLite;
+the data lives where the ``local`` driver keeps it, ``<data-root>/volumes/<name>/_data``
+(the Mountpoint): creating, mounting, sizing, copy-up and removal on disk are
+:mod:`berth.storage.volumes`. Behaviour and error texts follow moby's ``volume/service``
+and ``volume/local`` (Docker 28).
 
 Safety rules:
 - every create/remove/mount/unmount of a name runs under that name's lock, so a removal racing
   a mount either sees the mount (and refuses) or wins (and the mount then finds no volume);
 - a volume referenced by a container, or mounted, is never removed (``force`` only makes a
   missing volume a success, as in Docker);
-- removal never crosses a mount point inside the volume directory.
+- removal never crosses a mount point inside the volume directory (the driver checks).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import re
 import secrets
-import shutil
-import socket
-import stat
 import threading
 import time
 from collections import Counter
 from dataclasses import replace
-from datetime import datetime
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from berth.engine.mounts import (ANONYMOUS_LABEL, DEFAULT_VOLUME_DRIVER, ORIGIN_BINDS,
                                  ORIGIN_CONFIG_VOLUMES, ORIGIN_MOUNTS, ORIGIN_VOLUMES_FROM,
                                  MountPlan, volume_name_error)
-from berth.goquote import quote as go_quote
 from berth.engine.store import register_schema
 from berth.errors import BerthError, Conflict, InvalidParameter, NotFound, SystemError_
+from berth.goquote import quote as go_quote
+from berth.storage.volumes import (LocalVolumeDriver, copy_up, make_bind_source, needs_mount,
+                                   refuse_file_target, resolve_subpath, validate_local_options)
+from berth.units import go_rfc3339
 
 register_schema("""
 CREATE TABLE IF NOT EXISTS volumes (
@@ -52,7 +52,6 @@ CREATE TABLE IF NOT EXISTS volume_refs (
 );
 """)
 
-DATA_DIR = "_data"
 SCOPE = "local"
 KNOWN_DRIVERS = (DEFAULT_VOLUME_DRIVER,)
 
@@ -83,316 +82,6 @@ class NameLocks:
                     self._locks[name] = (lock, users - 1)
 
 
-# -- local driver options -------------------------------------------------------------------
-_LOCAL_OPTIONS = ("type", "o", "device", "size")
-_REQUIRED_WITH = (("device", ("type",)), ("type", ("device",)), ("o", ("device", "type")))
-_SIZE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")
-
-
-def ram_in_bytes(text: str) -> int:
-    """go-units RAMInBytes: "64m", "1.5GiB", "100" (binary multiples)."""
-    match = _SIZE.match(text)
-    if not match:
-        raise InvalidParameter(f"invalid size: '{text}'")
-    number = float(match.group(1))
-    suffix = match.group(2)
-    power = "kmgtp".index(suffix.lower()) + 1 if suffix else 0
-    return int(number * (1024 ** power))
-
-
-def validate_local_options(options: Mapping[str, str] | None) -> None:
-    """The local driver's validateOpts (Docker 28 wording)."""
-    if not options:
-        return
-    for key in options:
-        if key not in _LOCAL_OPTIONS:
-            raise InvalidParameter(f"invalid option: {go_quote(key)}")
-    if options.get("type") == "cifs" and options.get("device"):
-        from urllib.parse import urlsplit
-        try:
-            port = urlsplit(options["device"]).port
-        except ValueError as exc:
-            raise InvalidParameter(f"error parsing mount device url: {exc}") from None
-        if port is not None:
-            raise InvalidParameter("port not allowed in CIFS device URL, include 'port' in 'o='")
-    if "size" in options and ram_in_bytes(options["size"]) > 0:
-        raise InvalidParameter("quota size requested but no quota support")
-    for key, required in _REQUIRED_WITH:
-        if key in options:
-            for other in required:
-                if other not in options:
-                    raise InvalidParameter(f"missing required option: {go_quote(other)}")
-
-
-def needs_mount(options: Mapping[str, str] | None) -> bool:
-    if not options:
-        return False
-    return bool(options.get("device") or options.get("type"))
-
-
-# mount(2) flags by option word: (clear?, bits), as moby/sys/mount parses ``o=``.
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_SYNCHRONOUS = 1, 2, 4, 8, 16
-MS_REMOUNT, MS_MANDLOCK, MS_DIRSYNC, MS_NOATIME, MS_NODIRATIME = 32, 64, 128, 1024, 2048
-MS_BIND, MS_REC, MS_SILENT = 4096, 16384, 32768
-MS_UNBINDABLE, MS_PRIVATE, MS_SLAVE, MS_SHARED = 1 << 17, 1 << 18, 1 << 19, 1 << 20
-MS_RELATIME, MS_STRICTATIME = 1 << 21, 1 << 24
-_PROPAGATION_BITS = MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE
-_MOUNT_FLAGS = {
-    "ro": (False, MS_RDONLY), "rw": (True, MS_RDONLY),
-    "suid": (True, MS_NOSUID), "nosuid": (False, MS_NOSUID),
-    "dev": (True, MS_NODEV), "nodev": (False, MS_NODEV),
-    "exec": (True, MS_NOEXEC), "noexec": (False, MS_NOEXEC),
-    "sync": (False, MS_SYNCHRONOUS), "async": (True, MS_SYNCHRONOUS),
-    "dirsync": (False, MS_DIRSYNC), "remount": (False, MS_REMOUNT),
-    "mand": (False, MS_MANDLOCK), "nomand": (True, MS_MANDLOCK),
-    "atime": (True, MS_NOATIME), "noatime": (False, MS_NOATIME),
-    "diratime": (True, MS_NODIRATIME), "nodiratime": (False, MS_NODIRATIME),
-    "bind": (False, MS_BIND), "rbind": (False, MS_BIND | MS_REC),
-    "unbindable": (False, MS_UNBINDABLE), "runbindable": (False, MS_UNBINDABLE | MS_REC),
-    "private": (False, MS_PRIVATE), "rprivate": (False, MS_PRIVATE | MS_REC),
-    "shared": (False, MS_SHARED), "rshared": (False, MS_SHARED | MS_REC),
-    "slave": (False, MS_SLAVE), "rslave": (False, MS_SLAVE | MS_REC),
-    "relatime": (False, MS_RELATIME), "norelatime": (True, MS_RELATIME),
-    "strictatime": (False, MS_STRICTATIME), "nostrictatime": (True, MS_STRICTATIME),
-}
-
-
-def parse_mount_options(text: str) -> tuple[int, str]:
-    """``o=`` -> (mount flags, data for the filesystem)."""
-    flags, data = 0, []
-    for word in text.split(","):
-        if word in _MOUNT_FLAGS:
-            clear, bits = _MOUNT_FLAGS[word]
-            flags = flags & ~bits if clear else flags | bits
-        elif word:
-            data.append(word)
-    return flags, ",".join(data)
-
-
-def _resolve_address(options: Mapping[str, str], data: str) -> str:
-    """nfs/cifs ``addr=<hostname>`` -> an IP, as Docker does before mounting."""
-    if options.get("type") not in ("nfs", "cifs"):
-        return data
-    words = data.split(",")
-    for i, word in enumerate(words):
-        if word.startswith("addr="):
-            host = word[5:]
-            try:
-                socket.inet_aton(host)
-            except OSError:
-                try:
-                    words[i] = "addr=" + socket.gethostbyname(host)
-                except OSError as exc:
-                    raise SystemError_("error resolving passed in network volume address: "
-                                       f"{exc}") from None
-    return ",".join(words)
-
-
-def mount_local(options: Mapping[str, str], target: str) -> None:
-    """Mount a local volume with options on its _data directory (moby/sys/mount semantics:
-    the main mount, then propagation, then a read-only remount for ro binds)."""
-    from berth.storage.drivers.mount import mount as sys_mount
-
-    device = options.get("device") or ""
-    if not device:
-        raise SystemError_("missing device in volume options")
-    fstype = options.get("type") or ""
-    flags, data = parse_mount_options(options.get("o") or "")
-    data = _resolve_address(options, data)
-    main_flags = flags & ~_PROPAGATION_BITS
-
-    def call(source: str, fs: str, bits: int, extra: str) -> None:
-        try:
-            sys_mount(source, target, fs, bits, extra)
-        except OSError as exc:
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)
-            text = f"mount {source}:{target}, flags: {bits:#x}"
-            if extra:
-                text += f", data: {extra}"
-            text += f": {reason[:1].lower()}{reason[1:]}"
-            password = _option_value(options.get("o") or "", "password")
-            if password:
-                text = text.replace("password=" + password, "password=********")
-            raise SystemError_(f"failed to mount local volume: {text}") from None
-
-    if not main_flags & MS_REMOUNT or data:
-        call(device, fstype, main_flags, data)
-    if flags & _PROPAGATION_BITS:
-        call("", "", flags & (_PROPAGATION_BITS | MS_REC | MS_SILENT), "")
-    if main_flags & (MS_BIND | MS_RDONLY) == MS_BIND | MS_RDONLY:
-        call("", "", main_flags | MS_REMOUNT, "")
-
-
-def _option_value(text: str, key: str) -> str:
-    for word in text.split(","):
-        if word.startswith(key + "="):
-            return word[len(key) + 1:]
-    return ""
-
-
-def unmount_local(target: str) -> None:
-    from berth.storage.drivers.mount import is_mountpoint, unmount
-
-    try:
-        unmount(target, detach=False)
-    except OSError as exc:
-        if is_mountpoint(target):
-            raise SystemError_(str(exc)) from None
-
-
-# -- sizes, times ---------------------------------------------------------------------------
-def directory_size(path: str) -> int:
-    """Apparent size of the files under ``path``, hard links counted once (moby's
-    directory.Size). Symlinks are not followed."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    for root, dirs, files in os.walk(path):
-        for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
-            try:
-                st = os.lstat(os.path.join(root, name))
-            except FileNotFoundError:
-                continue
-            if stat.S_ISDIR(st.st_mode) or st.st_size == 0:
-                continue
-            key = (st.st_dev, st.st_ino)
-            if key in seen:
-                continue
-            seen.add(key)
-            total += st.st_size
-    return total
-
-
-def rfc3339_local(ns: int) -> str:
-    """Go's time.Unix(...).Format(time.RFC3339): seconds, local offset, "Z" when zero."""
-    moment = datetime.fromtimestamp(ns // 1_000_000_000).astimezone()
-    text = moment.isoformat(timespec="seconds")
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-# -- copy-up --------------------------------------------------------------------------------
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-def copy_up(rootfs: str, destination: str, volume_path: str) -> bool:
-    """Fill an empty volume from the image directory at ``destination`` in ``rootfs``:
-    content, ownership, modes, times, xattrs, hard links; symlinks copied as links.
-
-    The source is resolved inside the rootfs as the container would see it (symlinks never
-    leave it) and walked with directory fds and O_NOFOLLOW only. Returns whether it copied:
-    nothing is copied into a non-empty volume or from a missing or non-directory path."""
-    from berth.storage.fsroot import RootFS, proc_fd_path
-
-    if os.listdir(volume_path):
-        return False
-    with RootFS(rootfs) as root:
-        try:
-            resolved = root.resolve(destination)
-        except (FileNotFoundError, NotADirectoryError):
-            return False
-        with resolved:
-            if not stat.S_ISDIR(os.fstat(resolved.fd).st_mode):
-                return False
-            # The /proc magic link is the resolved inode itself: following it is safe.
-            src = os.open(proc_fd_path(resolved.fd), _DIR_FLAGS & ~os.O_NOFOLLOW)
-    try:
-        dst = os.open(volume_path, _DIR_FLAGS)
-        try:
-            _copy_dir(src, dst, dst, "", {})
-            _copy_metadata(src, dst, os.fstat(src))
-        finally:
-            os.close(dst)
-    finally:
-        os.close(src)
-    return True
-
-
-def _copy_dir(src: int, dst: int, dst_root: int, rel: str,
-              links: dict[tuple[int, int], str]) -> None:
-    for name in sorted(os.listdir(src)):
-        st = os.stat(name, dir_fd=src, follow_symlinks=False)
-        mode = st.st_mode
-        path = f"{rel}/{name}" if rel else name
-        if stat.S_ISDIR(mode):
-            os.mkdir(name, 0o700, dir_fd=dst)
-            child_src = os.open(name, _DIR_FLAGS, dir_fd=src)
-            try:
-                child_dst = os.open(name, _DIR_FLAGS, dir_fd=dst)
-                try:
-                    _copy_dir(child_src, child_dst, dst_root, path, links)
-                    _copy_metadata(child_src, child_dst, st)
-                finally:
-                    os.close(child_dst)
-            finally:
-                os.close(child_src)
-            continue
-        key = (st.st_dev, st.st_ino)
-        if st.st_nlink > 1 and key in links:
-            os.link(links[key], name, src_dir_fd=dst_root, dst_dir_fd=dst, follow_symlinks=False)
-            continue
-        if stat.S_ISREG(mode):
-            _copy_file(src, dst, name, st)
-        elif stat.S_ISLNK(mode):
-            os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
-            os.chown(name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)
-            os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst, follow_symlinks=False)
-        elif stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-            os.mknod(name, mode, st.st_rdev, dir_fd=dst)
-            os.chown(name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)
-            os.chmod(name, stat.S_IMODE(mode), dir_fd=dst)
-            os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst, follow_symlinks=False)
-        else:
-            continue  # sockets are not copied
-        if st.st_nlink > 1:
-            links[key] = path
-
-
-def _copy_file(src_dir: int, dst_dir: int, name: str, st: os.stat_result) -> None:
-    src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src_dir)
-    try:
-        dst = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                      0o600, dir_fd=dst_dir)
-        try:
-            while True:
-                chunk = os.read(src, 1 << 20)
-                if not chunk:
-                    break
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(dst, view):]
-            _copy_metadata(src, dst, st)
-        finally:
-            os.close(dst)
-    finally:
-        os.close(src)
-
-
-def _copy_metadata(src: int, dst: int, st: os.stat_result) -> None:
-    """Owner before mode (chown clears set-id bits), xattrs, then times."""
-    os.fchown(dst, st.st_uid, st.st_gid)
-    os.fchmod(dst, stat.S_IMODE(st.st_mode))
-    try:
-        for key in os.listxattr(src):
-            with contextlib.suppress(OSError):
-                os.setxattr(dst, key, os.getxattr(src, key))
-    except OSError:
-        pass  # filesystems without xattrs
-    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
-
-
-def resolve_subpath(volume_path: str, subpath: str) -> str:
-    """The host path of ``subpath`` inside a volume, symlinks resolved within the volume."""
-    from berth.storage.fsroot import RootFS
-
-    with RootFS(volume_path) as root:
-        try:
-            real = root.realpath(subpath)
-        except OSError as exc:
-            joined = os.path.join(volume_path, subpath)
-            raise InvalidParameter(f"cannot access path {joined}: "
-                                   f"{os.strerror(exc.errno or errno.ENOENT).lower()}") from None
-    return os.path.join(volume_path, real.lstrip("/")) if real != "/" else volume_path
-
-
 # -- the service ----------------------------------------------------------------------------
 class VolumeService:
     """The engine's volumes. Thread-safe; blocking calls (remove, prune, mount, copy-up) are
@@ -403,16 +92,16 @@ class VolumeService:
         self.events = engine.events
         self.data_root = engine.data_root
         self.root = os.path.join(self.data_root, "volumes")
+        self.driver = LocalVolumeDriver(self.root)
         self._locks = NameLocks()
         self._active: dict[str, Counter[str]] = {}   # name -> mount refs (in memory)
         self._mounted: set[str] = set()               # names whose options are mounted
         self._prune_running = threading.Lock()
-        os.makedirs(self.root, mode=0o701, exist_ok=True)
         self._reconcile()
 
     # -- paths and records ----------------------------------------------------------------
     def mountpoint(self, name: str) -> str:
-        return os.path.join(self.root, name, DATA_DIR)
+        return self.driver.path(name)
 
     def _row(self, name: str) -> dict[str, Any] | None:
         rows = self.store.query("SELECT * FROM volumes WHERE name = ?", (name,))
@@ -434,7 +123,8 @@ class VolumeService:
         return row
 
     def _to_api(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        return {"CreatedAt": rfc3339_local(row["created_ns"]), "Driver": row["driver"],
+        created = go_rfc3339(row["created_ns"] // 1_000_000_000)
+        return {"CreatedAt": created, "Driver": row["driver"],
                 "Labels": row["labels"], "Mountpoint": self.mountpoint(row["name"]),
                 "Name": row["name"], "Options": row["options"], "Scope": SCOPE}
 
@@ -442,24 +132,20 @@ class VolumeService:
         """Startup: adopt volume directories the database lacks (as Docker's local driver
         lists what is on disk), drop records whose directory is gone unless a container
         still refers to them, and notice option volumes that are still mounted."""
-        from berth.storage.drivers.mount import is_mountpoint
-
-        on_disk = {entry.name for entry in os.scandir(self.root)
-                   if entry.is_dir(follow_symlinks=False)
-                   and os.path.isdir(os.path.join(entry.path, DATA_DIR))}
+        on_disk = self.driver.names()
         known = {row["name"]: row for row in self._rows()}
         with self.store.transaction() as db:
             for name in sorted(on_disk - set(known)):
-                created = os.stat(os.path.join(self.root, name)).st_ctime_ns
+                created = self.driver.created_ns(name)
                 db.execute("INSERT INTO volumes (name, driver, created_ns) VALUES (?, ?, ?)",
                            (name, DEFAULT_VOLUME_DRIVER, created))
             for name in sorted(set(known) - on_disk):
                 if db.execute("SELECT 1 FROM volume_refs WHERE name = ?", (name,)).fetchone():
-                    os.makedirs(self.mountpoint(name), mode=0o755, exist_ok=True)
+                    self.driver.ensure(name)
                 else:
                     db.execute("DELETE FROM volumes WHERE name = ?", (name,))
         for name, row in known.items():
-            if name in on_disk and needs_mount(row["options"]) and is_mountpoint(self.mountpoint(name)):
+            if name in on_disk and needs_mount(row["options"]) and self.driver.is_mounted(name):
                 self._mounted.add(name)
 
     # -- create / get / list ---------------------------------------------------------------
@@ -498,7 +184,10 @@ class VolumeService:
                 raise type(exc)(f"create {name}: {exc.message}") from None
             row = {"name": name, "driver": DEFAULT_VOLUME_DRIVER, "created_ns": time.time_ns(),
                    "labels": labels, "options": options}
-            self._make_dirs(name)
+            try:
+                self.driver.create(name)
+            except SystemError_ as exc:
+                raise SystemError_(f"create {name}: {exc.message}") from None
             try:
                 with self.store.transaction() as db:
                     db.execute("INSERT INTO volumes (name, driver, created_ns, labels, options) "
@@ -510,21 +199,10 @@ class VolumeService:
                         db.execute("INSERT OR IGNORE INTO volume_refs VALUES (?, ?)",
                                    (name, reference))
             except BaseException:
-                shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
+                self.driver.discard(name)
                 raise
         self.events.publish("volume", "create", name, {"driver": row["driver"]})
         return self._to_api(row)
-
-    def _make_dirs(self, name: str) -> None:
-        base = os.path.join(self.root, name)
-        try:
-            os.makedirs(base, mode=0o701, exist_ok=True)
-            os.chmod(base, 0o701)
-            os.makedirs(self.mountpoint(name), mode=0o755, exist_ok=True)
-            os.chmod(self.mountpoint(name), 0o755)
-        except OSError as exc:
-            raise SystemError_(f"create {name}: error while creating volume path "
-                               f"'{base}': {exc.strerror}") from None
 
     def get(self, name: str) -> dict[str, Any]:
         return self._to_api(self._require(name))
@@ -601,27 +279,13 @@ class VolumeService:
         self.events.publish("volume", "destroy", name, {"driver": row["driver"]})
 
     def _delete_data(self, name: str, row: Mapping[str, Any]) -> None:
-        from berth.storage.drivers.mount import mounts_under
-
-        base = os.path.join(self.root, name)
-        data = self.mountpoint(name)
-        if name in self._mounted or (needs_mount(row["options"]) and mounts_under(data)):
-            unmount_local(data)
+        if name in self._mounted or (needs_mount(row["options"]) and self.driver.has_mounts(name)):
+            self.driver.unmount(name)
             self._mounted.discard(name)
-        leftover = mounts_under(base)
-        if leftover:
-            raise SystemError_(f"remove {name}: volume path is still mounted: {leftover[0]}")
-        real = os.path.realpath(data) if os.path.lexists(data) else base
-        if not (real.startswith(self.root + os.sep) and real != self.root):
-            raise SystemError_(f"remove {name}: unable to remove a directory outside of the "
-                               f"local volume root {self.root}: {real}")
         try:
-            shutil.rmtree(base)  # fd-based: never follows symlinks out of the volume
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise SystemError_(f"remove {name}: error removing volume path '{base}': "
-                               f"{exc.strerror}") from None
+            self.driver.remove(name)
+        except SystemError_ as exc:
+            raise SystemError_(f"remove {name}: {exc.message}") from None
 
     def prune(self, filters: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
         """``POST /volumes/prune``: unused local volumes without driver options; only
@@ -640,7 +304,7 @@ class VolumeService:
                     continue
                 if row["options"] or not _labels_match(wanted, row["labels"]):
                     continue
-                size = directory_size(self.mountpoint(row["name"]))
+                size = self.driver.size(row["name"])
                 try:
                     self.remove(row["name"])
                 except BerthError:
@@ -662,11 +326,7 @@ class VolumeService:
             row = self._require(name)
             path = self.mountpoint(name)
             if needs_mount(row["options"]) and name not in self._mounted:
-                try:
-                    mount_local(row["options"], path)
-                except SystemError_ as exc:
-                    raise SystemError_(f"error while mounting volume '{path}': "
-                                       f"{exc.message}") from None
+                self.driver.mount(name, row["options"])
                 self._mounted.add(name)
             self._active.setdefault(name, Counter())[ref] += 1
         if event:
@@ -699,7 +359,7 @@ class VolumeService:
             if not uses:
                 self._active.pop(name, None)
                 if name in self._mounted:
-                    unmount_local(self.mountpoint(name))
+                    self.driver.unmount(name)
                     self._mounted.discard(name)
         if event:
             self.events.publish("volume", "unmount", name,
@@ -711,7 +371,7 @@ class VolumeService:
     # -- sizes (system df) -----------------------------------------------------------------
     def size(self, name: str) -> int:
         self._require(name)
-        return directory_size(self.mountpoint(name))
+        return self.driver.size(name)
 
     def usage(self) -> list[dict[str, Any]]:
         """``docker system df -v``: local volumes without driver options, with UsageData."""
@@ -721,7 +381,7 @@ class VolumeService:
             if row["driver"] != DEFAULT_VOLUME_DRIVER or row["options"]:
                 continue
             try:
-                size = directory_size(self.mountpoint(row["name"]))
+                size = self.driver.size(row["name"])
             except OSError:
                 size = -1
             volume = self._to_api(row)
@@ -744,7 +404,7 @@ class VolumeService:
                     done.append(replace(plan))
                     continue
                 if plan.origin == ORIGIN_CONFIG_VOLUMES and rootfs:
-                    _refuse_file_target(rootfs, plan.destination)
+                    refuse_file_target(rootfs, plan.destination)
                 if plan.origin == ORIGIN_VOLUMES_FROM:
                     self.add_reference(plan.name, container_id)
                     row = self._require(plan.name)
@@ -808,7 +468,7 @@ class VolumeService:
                     out.append(replace(plan, source=path))
                     continue
                 if plan.type == "bind" and plan.create_source:
-                    _make_bind_source(plan.source)
+                    make_bind_source(plan.source)
                 out.append(replace(plan))
         except BaseException:
             self.unmount_plans(container_id, mounted)
@@ -836,34 +496,6 @@ class VolumeService:
 
 
 # -- helpers for the service ----------------------------------------------------------------
-def _refuse_file_target(rootfs: str, destination: str) -> None:
-    from berth.storage.fsroot import RootFS
-
-    with RootFS(rootfs) as root:
-        try:
-            with root.resolve(destination) as resolved:
-                is_dir = stat.S_ISDIR(os.fstat(resolved.fd).st_mode)
-                real = "/" + resolved.relpath
-        except (FileNotFoundError, NotADirectoryError):
-            return
-    if not is_dir:
-        raise InvalidParameter("cannot mount volume over existing file, file exists "
-                               f"{os.path.join(rootfs, real.lstrip('/'))}")
-
-
-def _make_bind_source(path: str) -> None:
-    """``-v /missing:/x`` creates /missing as a directory (a file source is left alone)."""
-    try:
-        os.makedirs(path, mode=0o755, exist_ok=True)
-    except FileExistsError:
-        pass
-    except NotADirectoryError:
-        pass
-    except OSError as exc:
-        raise SystemError_(f"error while creating mount source path '{path}': "
-                           f"mkdir {path}: {exc.strerror.lower() if exc.strerror else exc}") from None
-
-
 def _check_filter_keys(filters: Mapping[str, Sequence[str]], accepted: Sequence[str]) -> None:
     for key in filters:
         if key not in accepted:

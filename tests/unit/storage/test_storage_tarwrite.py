@@ -9,7 +9,6 @@ import pytest
 
 from berth.storage import tarsplit
 from berth.storage.archive import apply_layer
-from berth.storage.fsutil import directory_size
 from berth.storage.tarwrite import tar_directory
 
 from storage_helpers import CAP, TarBuilder
@@ -82,16 +81,6 @@ def test_overlay_upper_dir_becomes_layer_diff(tmp_path):
     for m in members:
         assert not any(k.startswith("SCHILY.xattr.trusted") for k in m.pax_headers)
     assert members[[m.name for m in members].index("opq/.wh..wh..opq")].mode == 0o750
-
-
-def test_directory_size_counts_hardlinks_once(tmp_path):
-    (tmp_path / "d").mkdir()
-    (tmp_path / "d/a").write_bytes(b"x" * 1000)
-    os.link(tmp_path / "d/a", tmp_path / "d/b")
-    (tmp_path / "d/sub").mkdir()
-    (tmp_path / "d/sub/c").write_bytes(b"y" * 10)
-    os.symlink("abc", tmp_path / "d/l")
-    assert directory_size(str(tmp_path / "d")) == 1000 + 10 + 3
 
 
 # --- tar-split ---------------------------------------------------------------------------------
