@@ -1163,7 +1163,7 @@ class Shim:
             if self.quit:
                 # Let replies and final frames reach their readers, but not forever.
                 quit_deadline = quit_deadline or time.monotonic() + 2.0
-                # lifecycle (issue 5): a runc call still running (`start` of a container that
+                # a runc call still running (`start` of a container that
                 # exited at once) must answer its client before the shim goes
                 busy = any(c.outbuf for c in self.conns) or self.children
                 if not busy or time.monotonic() > quit_deadline:
