@@ -1,7 +1,7 @@
 """Wall time of `berth --version` and `berth version` (against a daemon), beside `docker version`.
 
 Usage: python3 bench/cli_startup.py unix:///path/to/berthd.sock [--runs 30]
-Targets (issue 2): `berth --version` <= 40 ms, `berth version` <= 80 ms (medians).
+Targets: `berth --version` <= 40 ms, `berth version` <= 80 ms (medians).
 The console script goes through pyenv's shim on some machines; the interpreter is called
 directly here (`python3 -m berth.cli` costs the same as the installed script minus that shim).
 """

@@ -1,7 +1,7 @@
 """Memory: RSS/PSS of one shim, and of berthd with N running containers.
 
 Usage: python3 bench/memory.py unix:///path/to/berthd.sock --daemon-pid PID --exec-root DIR [--containers 100]
-Needs busybox:latest in the engine. Targets (issue 4): shim RSS <= 8 MB.
+Needs busybox:latest in the engine. Targets: shim RSS <= 8 MB.
 Starts N `sleep` containers, reads /proc/<pid>/smaps_rollup of the daemon and of each shim,
 then removes the containers it started.
 """

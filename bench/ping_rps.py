@@ -1,7 +1,7 @@
 """Requests/second for GET /_ping and GET /version over a unix socket, keep-alive.
 
 Usage: python3 bench/ping_rps.py unix:///path.sock [--seconds 5] [--connections 4]
-Prints one line per path. Target (issue 2): /_ping >= 8,000 req/s.
+Prints one line per path. Target: /_ping >= 8,000 req/s.
 Run it beside `dockerd` on its own socket to compare: same script, other socket.
 """
 

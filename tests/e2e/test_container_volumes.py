@@ -1,4 +1,4 @@
-"""Volumes and mounts on running containers, through the real docker CLI (issue 7)."""
+"""Volumes and mounts on running containers, through the real docker CLI."""
 
 import json
 import os

@@ -1,5 +1,5 @@
 """Container lifecycle through the real docker CLI and docker-py: pause/unpause, top, stats,
-update, prune, healthchecks and restart policies (issue 5)."""
+update, prune, healthchecks and restart policies."""
 
 import json
 import os

@@ -1,4 +1,4 @@
-"""Daemon restarts (issue 5): live-restore after SIGTERM/SIGKILL, graceful shutdown without
+"""Daemon restarts: live-restore after SIGTERM/SIGKILL, graceful shutdown without
 it, restart policies at daemon start, and startup reconcile after crashes at many points."""
 
 import json

@@ -1,4 +1,9 @@
-"""The engine: the one owner of daemon state. The API calls it; it calls the libraries."""
+"""The engine: the one owner of daemon state. The API calls it; it calls the libraries.
+
+``Engine`` is where the services are built and wired: each is given the collaborators it
+uses, never the engine itself. What the API calls is one of the services below (each route
+group declares the methods it needs) or the system facts here (version, info, events).
+"""
 
 from __future__ import annotations
 
@@ -11,12 +16,22 @@ from typing import Any, AsyncIterator
 
 from berth import __version__
 from berth.engine import system
-from berth.engine.containers import listing
-from berth.engine.events import Event, EventBus, EventFilter
 from berth.engine.containers.execs import ExecService
-from berth.engine.containers.service import ContainerService
 from berth.engine.containers.filesystem import ContainerFilesystem
+from berth.engine.containers.health import HealthMonitor
+from berth.engine.containers.ops import ContainerOps
+from berth.engine.containers.reconcile import Reconciler
+from berth.engine.containers.records import ContainerRecords
+from berth.engine.containers.restart import RestartManager
+from berth.engine.containers.service import ContainerService
+from berth.engine.containers.shims import Shims
+from berth.engine.containers.stats import StatsCollector
+from berth.engine.containers.views import ContainerViews
+from berth.engine.containers.waits import ExitWaits
+from berth.engine.diskusage import DiskUsage
+from berth.engine.events import Event, EventBus, EventFilter
 from berth.engine.images import ImageService
+from berth.engine.images.commit import Committer
 from berth.engine.images.operations import ImageOperations
 from berth.engine.networks import NetworkService
 from berth.engine.store import Store
@@ -37,17 +52,36 @@ class Engine:
         self.seccomp_default = seccomp.daemon_profile(config.seccomp_profile)
         self.events = EventBus()
         self.store = Store(os.path.join(self.data_root, "berth.db"))
-        self.volumes = VolumeService(self)
         self.id = self._engine_id()
         self.started_at = time.time()
-        self.images = ImageService(self)
-        self.networks = NetworkService(self)  # networking (issue 6)
-        self.containers = ContainerService(self)
-        self.execs = ExecService(self.containers)
-        from berth.engine.containers.ops import ContainerOps  # lifecycle (issue 5)
-        self.container_ops = ContainerOps(self)
-        self.image_ops = ImageOperations(self)  # rmi/prune/df/save/load/commit (images)
-        self.container_fs = ContainerFilesystem(self)  # diff/export/cp (images)
+
+        self.volumes = VolumeService(self)
+        self.images = ImageService(self.data_root, config.storage_driver, self.store, self.events)
+        layers = self.images.layers
+
+        records = self.container_records = ContainerRecords(self.store, self.events)
+        waits = ExitWaits()
+        self.shims = Shims(self.exec_root, config)
+        self.networks = NetworkService(self)
+        health = HealthMonitor(records, self.shims)
+        restarts = RestartManager(records, waits,
+                                  start=lambda container: self.containers.start_by_policy(container))
+        self.containers = ContainerService(
+            records, waits, self.shims, self.images, layers, self.volumes, self.networks, config,
+            data_root=self.data_root, seccomp_default=self.seccomp_default,
+            cgroupns_default=self.default_cgroupns_mode, health=health, restarts=restarts)
+        self.execs = ExecService(records, self.shims)
+        stats = StatsCollector(records)
+        self.containers.add_observer(stats)
+        self.containers.add_observer(self.execs)
+        self.container_ops = ContainerOps(records, self.shims, health, stats, self.containers,
+                                          layers, self.events)
+        self.container_fs = ContainerFilesystem(records, layers)
+        self.container_views = ContainerViews(records, self.images, layers)
+        self.image_ops = ImageOperations(self.images, records.all,
+                                         Committer(records, self.container_ops, self.images))
+        self.usage = DiskUsage(self.images, records, self.container_views, self.volumes)
+        self._reconciler = Reconciler(records, self.containers, self.shims, layers, self.volumes)
 
     def _engine_id(self) -> str:
         path = os.path.join(self.data_root, "engine-id")
@@ -68,12 +102,12 @@ class Engine:
         """Bind to the running loop, then reconcile containers with their shims."""
         self.events.bind_loop(asyncio.get_running_loop())
         await self.images.start()
-        await self.networks.start()  # networking (issue 6): reconcile in the background
-        await self.containers.restore()
+        await self.networks.start()  # its host side is reconciled in the background
+        await self._reconciler.restore(bool(self.config.live_restore))
 
     async def shutdown(self) -> None:
         await self.containers.shutdown(bool(self.config.live_restore))
-        await self.networks.shutdown(bool(self.config.live_restore))  # networking (issue 6)
+        await self.networks.shutdown(bool(self.config.live_restore))
         await self.images.shutdown(bool(self.config.live_restore))
         self.store.close()
 
@@ -133,7 +167,7 @@ class Engine:
             "Labels": list(self.config.labels),
             "ExperimentalBuild": bool(self.config.experimental),
             "ServerVersion": __version__,
-            "Runtimes": self.runtimes(),
+            "Runtimes": self.shims.runtimes(),
             "DefaultRuntime": self.config.default_runtime,
             "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
                       "ControlAvailable": False, "Error": "", "RemoteManagers": None},
@@ -158,7 +192,7 @@ class Engine:
         return warnings
 
     def container_counts(self) -> dict[str, int]:
-        return self.containers.counts()
+        return self.container_records.counts()
 
     def image_count(self) -> int:
         return self.images.count()
@@ -174,24 +208,11 @@ class Engine:
 
     # -- containers (views that combine several services) ----------------------------------
     async def inspect_container(self, ref: str, size: bool) -> dict:
-        container = self.containers.get(ref)
-        sizes = await self._container_size(container) if size else None
-        return container.inspect(sizes)
+        return await self.container_views.inspect_container(ref, size)
 
     async def list_containers(self, all_: bool, limit: int, size: bool,
                               filters: dict[str, list[str]]) -> list[dict]:
-        chosen = listing.select(self.containers.all(), filters, all_, limit,
-                                self.containers.get, self.images.container_uses)
-        result = []
-        for container in chosen:
-            sizes = await self._container_size(container) if size else None
-            result.append(container.summary(self.images.display_name(container),
-                                            listing.ports_summary(container), sizes))
-        return result
-
-    async def _container_size(self, container: Any) -> dict[str, int]:
-        rw = await asyncio.to_thread(self.images.layers.rw_size, container.id)
-        return {"rw": rw, "rootfs": rw + self.images.size_of(container.image_id)}
+        return await self.container_views.list_containers(all_, limit, size, filters)
 
     def registry_config(self) -> dict:
         insecure = list(self.config.insecure_registries)
@@ -211,12 +232,6 @@ class Engine:
         if privileged and not unified:
             return "host"
         return self.config.default_cgroupns_mode or ("private" if unified else "host")
-
-    def runtimes(self) -> dict:
-        runtimes = {"runc": {"path": "runc"}}
-        for name, spec in dict(self.config.runtimes).items():
-            runtimes[name] = dict(spec)
-        return runtimes
 
     def publish_reload(self) -> None:
         """The `daemon reload` event, with the reloaded settings as attributes (like dockerd)."""

@@ -254,6 +254,22 @@ class VolumeService:
                                 "ORDER BY container_id", (name,))
         return [r["container_id"] for r in rows]
 
+    def release_all_but(self, known: set[str]) -> None:
+        """After a crash: drop the references of containers that no longer exist, and their
+        anonymous volumes once unused (as ``docker rm -v`` would have)."""
+        rows = self.store.query("SELECT name, container_id FROM volume_refs")
+        for row in rows:
+            if row["container_id"] in known:
+                continue
+            name = row["name"]
+            self.remove_reference(name, row["container_id"])
+            try:
+                labels = self.get(name).get("Labels") or {}
+                if ANONYMOUS_LABEL in labels and not self.in_use(name):
+                    self.remove(name)
+            except BerthError:
+                pass
+
     def _referenced_names(self) -> set[str]:
         return {r["name"] for r in self.store.query("SELECT DISTINCT name FROM volume_refs")}
 

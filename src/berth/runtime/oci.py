@@ -4,9 +4,10 @@ Every call is one ``runc --root <root> --log-format json <command>`` subprocess;
 raises :class:`OCIRuntimeError` carrying runc's own error message (the last ``error`` entry of
 its JSON log on stderr). Blocking: the engine calls these from worker threads.
 
-The shim (``berth.runtime.shimd``) starts containers and exec processes itself, since it owns
-their stdio; the engine uses this class for state, pause/resume, update, ps, stats, and to
-clean up containers whose shim is gone.
+The shim (``berth.runtime.shimd``) owns every runtime call on a container it runs (create,
+start, exec, kill, pause, resume, update); the engine uses this class only where no shim
+speaks for the container: to read its state or processes (``ps``) and to clean up containers
+whose shim is gone.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import tempfile
 from typing import Any, Iterable
 
 from berth.errors import BerthError, Conflict, InvalidParameter, NotFound, SystemError_
+from berth.runtime.errorkind import error_kind
 
 DEFAULT_BINARY = "runc"
 
@@ -159,10 +161,10 @@ class Runtime:
                 os.unlink(log_path)
         if proc.returncode != 0:
             message = runc_error_message(errors) or f"{self.binary} {args[0]} failed"
-            low = message.lower()
-            if "does not exist" in low or ("not found" in low and "container" in low):
+            kind = error_kind(message)
+            if kind == "NotFound":
                 raise NotFound(message)
-            if any(s in low for s in ("not running", "is paused", "not paused", "is stopped")):
+            if kind == "Conflict":
                 raise Conflict(message)
             raise OCIRuntimeError(message)
         return proc

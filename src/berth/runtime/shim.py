@@ -16,7 +16,9 @@ Socket protocol (``shim.sock``, unix stream, one request per connection):
 - request: one JSON object and ``\\n``: ``{"op": "<op>", ...}``
 - reply: one JSON line, ``{"ok": true, ...}`` or ``{"ok": false, "error": "<text>", "kind":
   "NotFound"|"Conflict"|"InvalidParameter"|"SystemError"|"StartError"}``
-- ops: ``state``; ``start`` (asked while runc still creates the container: answered once it
+- ops: ``state`` (status, pid, paused...); ``pause``, ``resume``, ``update`` {resources} (the
+  container's runtime calls: the daemon never runs them itself for a container that has a
+  shim); ``start`` (asked while runc still creates the container: answered once it
   is created, or with the create's error); ``kill`` {signal, all, exec_id?}; ``wait`` {exec_id?, early?} (the
   reply comes when the process has exited: exit_code, finished_at...; for the container, once
   the shim is done. With ``early``, a first line ``{"ok": true, "early": true, ...}`` comes as
@@ -69,8 +71,13 @@ class ShimTimeout(SystemError_, TimeoutError):
     """The shim did not answer in time (for ``wait``: the process is still running)."""
 
 
+def states_root(exec_root: str) -> str:
+    """Where the state directory of every container is."""
+    return os.path.join(exec_root, "containers")
+
+
 def state_dir(exec_root: str, container_id: str) -> str:
-    return os.path.join(exec_root, "containers", container_id)
+    return os.path.join(states_root(exec_root), container_id)
 
 
 @dataclass
@@ -131,7 +138,7 @@ class ShimSpawner:
 
     def __init__(self, exec_root: str, runtime_paths: Callable[[], list[str]] = list):
         self.socket_path = os.path.join(exec_root, "shim-spawner.sock")
-        self.containers_dir = os.path.join(exec_root, "containers")
+        self.containers_dir = states_root(exec_root)
         self.runtime_paths = runtime_paths
         self._proc: subprocess.Popen | None = None
         self._broken = False
@@ -372,7 +379,7 @@ def find_shims(exec_root: str) -> dict[str, "ShimClient"]:
     """Every container state directory under ``exec_root`` with a shim socket or an exit
     record, by container id: what a restarted daemon reattaches to (live-restore)."""
     found: dict[str, ShimClient] = {}
-    base = os.path.join(exec_root, "containers")
+    base = states_root(exec_root)
     try:
         names = sorted(os.listdir(base))
     except FileNotFoundError:
@@ -668,7 +675,7 @@ class ShimClient:
 
     # queries and control
     def state(self) -> dict[str, Any]:
-        """status (created|starting|running|stopped), pid, shim_pid, tty, exit_code,
+        """status (created|starting|running|stopped), paused, pid, shim_pid, tty, exit_code,
         started_at, finished_at, execs {id: {pid, running, exit_code}}."""
         return self._simple({"op": "state"})
 
@@ -685,6 +692,19 @@ class ShimClient:
 
     def kill(self, signal: int = 15, all: bool = False, exec_id: str | None = None) -> None:
         self._simple({"op": "kill", "signal": int(signal), "all": all, "exec_id": exec_id})
+
+    def pause(self) -> None:
+        """Freeze the container (``runc pause``, run by the shim)."""
+        self._simple({"op": "pause"}, timeout=60.0)
+
+    def resume(self) -> None:
+        """Thaw it (``runc resume``)."""
+        self._simple({"op": "resume"}, timeout=60.0)
+
+    def update(self, resources: dict[str, Any]) -> None:
+        """Apply OCI ``linux.resources`` (memory, cpu, pids, blockIO) to the running
+        container (``runc update``)."""
+        self._simple({"op": "update", "resources": resources}, timeout=60.0)
 
     def resize(self, height: int, width: int, exec_id: str | None = None) -> None:
         self._simple({"op": "resize", "height": height, "width": width, "exec_id": exec_id})

@@ -38,6 +38,7 @@ import fcntl
 import termios
 
 from berth.runtime import logs, sealedexe, wirejson
+from berth.runtime.errorkind import error_kind
 
 STREAM_STDOUT, STREAM_STDERR, STREAM_EXIT = 1, 2, 4
 HIGH_WATER = 1 << 20      # pause a source while a consumer has this much unsent
@@ -585,6 +586,7 @@ class Shim:
         self.listener_fd = listener_fd  # shim.sock, bound by the daemon (see serve)
         self.bundle_follows = bundle_follows
         self.start_requests: list[Conn] = []  # start asked for while runc still creates
+        self.paused = False                   # frozen by a pause request (runc pause)
         # a sealed copy of the runtime binary (berth.runtime.sealedexe), kept for the shim's life
         self.runtime_exe = sealedexe.exec_path(runtime_fd) if runtime_fd is not None else None
         self.ep = select.epoll()
@@ -931,6 +933,7 @@ class Shim:
                       for k, p in self.execs.items()})
         conn.reply({"ok": True, "id": self.id, "status": c.status, "pid": c.pid,
                     "shim_pid": os.getpid(), "tty": c.tty, "exit_code": c.exit_code,
+                    "paused": self.paused,
                     "started_at": logs.format_time(c.started_ns) if c.started_ns else "",
                     "finished_at": logs.format_time(c.finished_ns) if c.finished_ns else "",
                     "execs": execs})
@@ -1010,6 +1013,45 @@ class Shim:
             conn.close_after_flush()
         else:
             proc.waiters.append(conn)
+
+    # pause, resume and update: the container's runtime calls go through its shim, as
+    # containerd routes every task call through the task's shim
+    def op_pause(self, conn: Conn, req: dict) -> None:
+        self._control(conn, ["pause", self.id], paused=True)
+
+    def op_resume(self, conn: Conn, req: dict) -> None:
+        self._control(conn, ["resume", self.id], paused=False)
+
+    def op_update(self, conn: Conn, req: dict) -> None:
+        """``runc update`` with OCI ``linux.resources`` given in the request."""
+        resources = req.get("resources")
+        if not isinstance(resources, dict):
+            raise ShimError("update needs a resources object", "InvalidParameter")
+        self.seq += 1
+        path = self.path(f"update-{self.seq}.json")
+        with open(path, "w") as f:
+            f.write(wirejson.dumps(resources))
+        self._control(conn, ["update", "--resources", path, self.id], cleanup=path)
+
+    def _control(self, conn: Conn, args: list[str], paused: bool | None = None,
+                 cleanup: str | None = None) -> None:
+        if self.container.exit_code is not None or self.container.status != "running":
+            if cleanup:
+                _unlink(cleanup)
+            raise ShimError(f"container {self.id} is not running", "Conflict")
+
+        def done(error: str | None) -> None:
+            if cleanup:
+                _unlink(cleanup)
+            if error:
+                conn.fail(ShimError(error, error_kind(error)))
+                return
+            if paused is not None:
+                self.paused = paused
+            conn.reply({"ok": True})
+            conn.close_after_flush()
+
+        self.runc(args, done)
 
     def op_attach(self, conn: Conn, req: dict) -> None:
         c = self.container
@@ -1121,7 +1163,7 @@ class Shim:
             if self.quit:
                 # Let replies and final frames reach their readers, but not forever.
                 quit_deadline = quit_deadline or time.monotonic() + 2.0
-                # lifecycle (issue 5): a runc call still running (`start` of a container that
+                # a runc call still running (`start` of a container that
                 # exited at once) must answer its client before the shim goes
                 busy = any(c.outbuf for c in self.conns) or self.children
                 if not busy or time.monotonic() > quit_deadline:

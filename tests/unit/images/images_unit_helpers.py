@@ -39,7 +39,8 @@ class FakeContainers:
 
 
 class FakeEngine:
-    """Just what ImageService and ImageOperations touch."""
+    """An ImageService and ImageOperations over a temp data-root (no containers but fakes,
+    no commits)."""
 
     def __init__(self, root: str):
         self.data_root = root
@@ -47,8 +48,8 @@ class FakeEngine:
         self.store = Store(os.path.join(root, "berth.db"))
         self.events = EventBus()
         self.containers = FakeContainers()
-        self.images = ImageService(self)
-        self.image_ops = ImageOperations(self)
+        self.images = ImageService(root, "vfs", self.store, self.events)
+        self.image_ops = ImageOperations(self.images, self.containers.all, committer=None)
 
     def restart(self) -> "FakeEngine":
         self.store.close()

@@ -5,6 +5,7 @@ import asyncio
 import pytest
 
 from berth.engine.containers.record import Container
+from berth.engine.containers.waits import ExitWaits
 from berth.engine.containers.restart import (DEFAULT_DELAY, MAX_DELAY, Policy, RestartManager,
                                              next_delay, run_seconds, should_restart,
                                              validate_policy)
@@ -65,19 +66,34 @@ def _container(policy="always", code=1, started="2026-01-01T00:00:00.000000000Z"
     return c
 
 
-class FakeService:
-    def __init__(self, container):
-        self._containers = {container.id: container}
-        self.shutting_down = False
-        self.saved = 0
-        self.started = []
+class FakeRecords:
+    """What the restart manager uses of ContainerRecords."""
 
-    def _save(self, container):
+    def __init__(self, container):
+        self.containers = {container.id: container}
+        self.saved = 0
+
+    def __contains__(self, container_id):
+        return container_id in self.containers
+
+    def save(self, container):
         self.saved += 1
 
-    async def start_by_policy(self, container):
+
+class Lifecycle:
+    """The start the manager is given, and its collaborators."""
+
+    def __init__(self, container):
+        self.records = FakeRecords(container)
+        self.waits = ExitWaits()
+        self.started = []
+
+    async def start(self, container):
         self.started.append(container.id)
         container.set_running(42)
+
+    def manager(self):
+        return RestartManager(self.records, self.waits, self.start)
 
 
 def test_run_seconds():
@@ -88,8 +104,8 @@ def test_run_seconds():
 def test_manager_marks_restarting_then_starts_after_the_delay():
     async def scenario():
         container = _container("on-failure", code=3)
-        service = FakeService(container)
-        manager = RestartManager(service)
+        service = Lifecycle(container)
+        manager = service.manager()
         manager.on_exit(container)
         assert container.restarting and container.running and container.restart_count == 1
         assert container.state["Status"] == "restarting" and container.state["Pid"] == 0
@@ -103,8 +119,8 @@ def test_manager_marks_restarting_then_starts_after_the_delay():
 def test_manager_cancel_leaves_the_last_exit_and_exit_on_next_prevents_restart():
     async def scenario():
         container = _container("always", code=9)
-        service = FakeService(container)
-        manager = RestartManager(service)
+        service = Lifecycle(container)
+        manager = service.manager()
         manager.on_exit(container)
         assert manager.cancel(container) is True
         assert container.state["Status"] == "exited" and container.state["ExitCode"] == 9
@@ -126,8 +142,8 @@ def test_manager_cancel_leaves_the_last_exit_and_exit_on_next_prevents_restart()
 def test_manager_does_nothing_while_the_daemon_shuts_down():
     async def scenario():
         container = _container("always")
-        service = FakeService(container)
-        service.shutting_down = True
-        RestartManager(service).on_exit(container)
+        manager = Lifecycle(container).manager()
+        await manager.shutdown()
+        manager.on_exit(container)
         assert not container.restarting and container.restart_count == 0
     asyncio.run(scenario())

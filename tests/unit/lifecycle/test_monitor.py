@@ -36,7 +36,7 @@ def run_monitor(client):
     async def on_exit(container, result, notice=None):
         exits.append(result)
 
-    service = types.SimpleNamespace(_on_exit=on_exit)
+    service = types.SimpleNamespace(record_exit=on_exit)
     container = types.SimpleNamespace(id="c" * 64, host_config={})
     asyncio.run(ContainerService._monitor(service, container, client))
     return exits

@@ -210,6 +210,31 @@ def test_runtime_ops_on_running_container(env):
         client.wait(timeout=10)
 
 
+def test_pause_resume_and_update_go_through_the_shim(env):
+    client, sd, _, _ = env.create(["sleep", "30"], host_config={"PidsLimit": 20})
+    client.start()
+    cid = os.path.basename(sd)
+    pids_dir = [d for d in cgroups.container_dirs(f"/{env.cgroup_parent}/{cid}") if "/pids/" in d][0]
+    try:
+        assert client.state()["paused"] is False
+        client.pause()
+        assert env.runtime.state(cid)["status"] == "paused" and client.state()["paused"] is True
+        with pytest.raises(Conflict):  # runc's own refusal, with its kind
+            client.pause()
+        client.resume()
+        assert env.runtime.state(cid)["status"] == "running" and client.state()["paused"] is False
+        client.update({"pids": {"limit": 31}})
+        assert open(os.path.join(pids_dir, "pids.max")).read().strip() == "31"
+        assert not [n for n in os.listdir(sd) if n.startswith("update-")]  # its file is gone
+        with pytest.raises(InvalidParameter):
+            client.update("x")  # type: ignore[arg-type]
+    finally:
+        client.kill(signal.SIGKILL)
+        client.wait(timeout=10)
+    with pytest.raises(BerthError):  # the container (and its shim) is gone
+        client.pause()
+
+
 def test_security_and_resource_options_inside(env):
     out, _, _, _, _ = env.run(["sh", "-c", "grep -E 'CapEff|Seccomp:' /proc/self/status"],
                               host_config={"Privileged": True})

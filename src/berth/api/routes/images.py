@@ -289,7 +289,7 @@ def register(router: Router, engine: Any) -> None:
 
     async def disk_usage(request: Request) -> Response:
         types = request.query.get("type") if request.version_at_least(1, 42) else None
-        return json_response(await ops.disk_usage(types or None))
+        return json_response(await engine.usage.disk_usage(types or None))
 
     router.add("POST", "/images/create", create)
     router.add("GET", "/images/json", list_)

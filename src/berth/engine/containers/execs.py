@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from berth.engine import ids
-from berth.engine.containers.service import wait_in_thread
-from berth.engine.containers.streams import AsyncShimStream
+from berth.engine.containers.records import ContainerRecords
+from berth.engine.containers.shims import Shims
+from berth.engine.containers.streams import AsyncShimStream, wait_in_thread
 from berth.errors import Conflict, InvalidParameter, NotFound
 from berth.runtime import oci, shim as shimlib, spec as speclib
-
-if TYPE_CHECKING:
-    from berth.engine.containers.service import ContainerService
 
 
 @dataclass
@@ -60,8 +57,9 @@ class Exec:
 
 
 class ExecService:
-    def __init__(self, containers: "ContainerService"):
-        self.containers = containers
+    def __init__(self, records: ContainerRecords, shims: Shims):
+        self.records = records
+        self.shims = shims
         self._execs: dict[str, Exec] = {}
 
     def get(self, exec_id: str) -> Exec:
@@ -75,7 +73,7 @@ class ExecService:
         return found
 
     def create(self, ref: str, body: Any) -> str:
-        container = self.containers.get(ref)
+        container = self.records.get(ref)
         if not isinstance(body, dict):
             raise InvalidParameter("exec config cannot be empty")
         if not body.get("Cmd"):
@@ -84,29 +82,29 @@ class ExecService:
             raise Conflict(f"container {container.id} is not running")
         if container.paused:
             raise Conflict(f"Container {container.id} is paused, unpause the container before exec")
-        if container.state.get("Restarting"):  # lifecycle (issue 5)
+        if container.state.get("Restarting"):
             raise Conflict(f"Container {container.id} is restarting, wait until the container is running")
         instance = Exec(ids.new_id(), container.id, dict(body))
         self._execs[instance.id] = instance
         container.exec_ids.append(instance.id)
-        self.containers._event(container, f"exec_create: {instance.command}", execID=instance.id)
+        self.records.emit(container, f"exec_create: {instance.command}", execID=instance.id)
         return instance.id
 
     async def start(self, exec_id: str, detach: bool, tty: bool | None = None) -> AsyncShimStream | None:
         instance = self.get(exec_id)
         if instance.started:
             raise Conflict(f"Error: Exec command {exec_id} has already run")
-        container = self.containers.get(instance.container_id)
+        container = self.records.get(instance.container_id)
         if not container.running:
             raise Conflict(f"container {container.id} is not running")
         instance.started = True
-        self.containers._event(container, f"exec_start: {instance.command}", execID=instance.id)
+        self.records.emit(container, f"exec_start: {instance.command}", execID=instance.id)
         config = dict(instance.config)
         if tty is not None:
             config["Tty"] = tty
         try:
             process = await asyncio.to_thread(self._process, container.id, config)
-            client = self.containers._client(container)
+            client = self.shims.client(container.id)
             pid, raw = await asyncio.to_thread(
                 client.exec, instance.id, process, bool(config.get("AttachStdin")),
                 True, True, bool(config.get("Tty")), detach)
@@ -126,8 +124,7 @@ class ExecService:
         return await AsyncShimStream.wrap(raw)
 
     def _process(self, container_id: str, config: dict[str, Any]) -> dict[str, Any]:
-        state = shimlib.state_dir(self.containers.engine.exec_root, container_id)
-        with open(os.path.join(state, "config.json"), encoding="utf-8") as handle:
+        with open(self.shims.spec_path(container_id), encoding="utf-8") as handle:
             spec = json.load(handle)
         return speclib.build_exec_process(spec, config, rootfs=spec.get("root", {}).get("path"))
 
@@ -141,10 +138,10 @@ class ExecService:
         instance.running = False
         instance.done.set()
         try:
-            container = self.containers.get(instance.container_id)
+            container = self.records.get(instance.container_id)
         except NotFound:
             return
-        self.containers._event(container, "exec_die", execID=instance.id, exitCode=str(code))
+        self.records.emit(container, "exec_die", execID=instance.id, exitCode=str(code))
 
     def stream_ended(self, exec_id: str, exit_code: int | None) -> None:
         """The attached client saw the process end: record its code before the client asks."""
@@ -155,9 +152,10 @@ class ExecService:
 
     async def resize(self, exec_id: str, height: int, width: int) -> None:
         instance = self.get(exec_id)
-        container = self.containers.get(instance.container_id)
-        await asyncio.to_thread(self.containers._client(container).resize, height, width, instance.id)
+        container = self.records.get(instance.container_id)
+        await asyncio.to_thread(self.shims.client(container.id).resize, height, width, instance.id)
 
-    def forget_container(self, container_id: str) -> None:
-        for exec_id in [e.id for e in self._execs.values() if e.container_id == container_id]:
+    def on_remove(self, container: Any) -> None:
+        """A removed container's exec records go with it (an observer of the lifecycle)."""
+        for exec_id in [e.id for e in self._execs.values() if e.container_id == container.id]:
             self._execs.pop(exec_id, None)

@@ -13,36 +13,30 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from typing import TYPE_CHECKING, Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator
 
+from berth.engine.containers.record import Container
+from berth.engine.containers.records import ContainerRecords
 from berth.errors import Conflict, InvalidParameter, NotFound
 from berth.storage import copypath
+from berth.storage.layers import LayerStore
 from berth.storage.tarwrite import tar_directory
-
-if TYPE_CHECKING:
-    from berth.engine.containers.record import Container
-    from berth.engine.engine import Engine
 
 
 class ContainerFilesystem:
-    def __init__(self, engine: "Engine"):
-        self.engine = engine
+    def __init__(self, records: ContainerRecords, layers: LayerStore):
+        self.records = records
+        self._layers = layers
 
-    @property
-    def _layers(self) -> Any:
-        return self.engine.images.layers
+    def _container(self, ref: str) -> Container:
+        return self.records.get(ref)
 
-    def _container(self, ref: str) -> "Container":
-        return self.engine.containers.get(ref)
-
-    def _event(self, container: "Container", action: str) -> None:
-        attributes = dict(container.config.get("Labels") or {})
-        attributes.update(image=container.image, name=container.name)
-        self.engine.events.publish("container", action, container.id, attributes)
+    def _event(self, container: Container, action: str) -> None:
+        self.records.emit(container, action)
 
     # -- where the files are ---------------------------------------------------------------
     @contextlib.contextmanager
-    def _root(self, container: "Container", path: str = "/") -> Iterator[tuple[str, str, str | None]]:
+    def _root(self, container: Container, path: str = "/") -> Iterator[tuple[str, str, str | None]]:
         """(root, path inside root, name to report) for ``path`` of the container, mounted
         while in use. The name is set when a volume's root stands for its mount point."""
         pid = int(container.state.get("Pid") or 0)
@@ -143,7 +137,7 @@ class ContainerFilesystem:
                 raise self._not_found(ref, path) from None
         self._event(container, "extract-to-dir")
 
-    def _owner(self, container: "Container", root: str) -> tuple[int, int] | None:
+    def _owner(self, container: Container, root: str) -> tuple[int, int] | None:
         """copyUIDGID: the container user's ids from its own passwd/group files."""
         spec = container.config.get("User") or ""
         if not spec:
@@ -153,7 +147,7 @@ class ContainerFilesystem:
         return user.uid, user.gid
 
 
-def _volume_for(container: "Container", path: str) -> tuple[str, str, str | None] | None:
+def _volume_for(container: Container, path: str) -> tuple[str, str, str | None] | None:
     """A stopped container's path at or under a volume or bind mount: (host dir, rest,
     name). At the mount point itself the host dir's root is reported under the mount
     point's name (unless the path asks for its contents, ``/.``)."""
@@ -176,7 +170,7 @@ def _volume_for(container: "Container", path: str) -> tuple[str, str, str | None
     return best["Source"], "/" + rest.lstrip("/"), rebase
 
 
-def _check_writable(container: "Container", path: str) -> None:
+def _check_writable(container: Container, path: str) -> None:
     """moby's checkWritablePath: a read-only volume, or a read-only rootfs."""
     best: dict[str, Any] | None = None
     for mount in container.mounts:

@@ -17,21 +17,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import signal
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from berth.engine import ids
+from berth.engine.containers.record import Container
+from berth.engine.containers.records import ContainerRecords
+from berth.engine.containers.shims import Shims
 from berth.engine.containers.streams import AsyncShimStream
 from berth.errors import BerthError, InvalidParameter
 from berth.runtime import shim as shimlib, spec as speclib
 from berth.timeutil import parse_time_value, rfc3339_nano
 from berth.units import go_duration_string
-
-if TYPE_CHECKING:
-    from berth.engine.containers.record import Container
-    from berth.engine.containers.service import ContainerService
 
 log = logging.getLogger("berth.health")
 
@@ -152,12 +150,13 @@ class LimitedBuffer:
 class HealthMonitor:
     """One probe loop per running, unpaused container with a healthcheck."""
 
-    def __init__(self, service: "ContainerService"):
-        self.service = service
+    def __init__(self, records: ContainerRecords, shims: Shims):
+        self.records = records
+        self.shims = shims
         self._tasks: dict[str, asyncio.Task] = {}
 
     # observer hooks
-    def on_start(self, container: "Container") -> None:
+    def on_start(self, container: Container) -> None:
         """Started, restarted or restored: health is ``starting`` again (the log is kept)."""
         if probe_command(container.config) is None:
             return
@@ -169,14 +168,14 @@ class HealthMonitor:
             container.state["Health"] = new_health()
         self.resume(container)
 
-    def on_exit(self, container: "Container") -> None:
+    def on_exit(self, container: Container) -> None:
         self.stop(container.id)
 
-    def on_remove(self, container: "Container") -> None:
+    def on_remove(self, container: Container) -> None:
         self.stop(container.id)
 
     # pause/unpause
-    def resume(self, container: "Container") -> None:
+    def resume(self, container: Container) -> None:
         """(Re)start the probe loop if the container should have one."""
         self.stop(container.id)
         if probe_command(container.config) is None or "Health" not in container.state:
@@ -198,7 +197,7 @@ class HealthMonitor:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     # the loop
-    async def _monitor(self, container: "Container") -> None:
+    async def _monitor(self, container: Container) -> None:
         command = probe_command(container.config)
         if command is None:
             return
@@ -231,18 +230,17 @@ class HealthMonitor:
                 return
             changed = record_result(health, result, opts, started_ns)
             if changed:
-                self.service._save(container)
-                self.service._event(container, f"health_status: {changed}")
+                self.records.save(container)
+                self.records.emit(container, f"health_status: {changed}")
 
-    async def _probe(self, container: "Container", command: list[str],
+    async def _probe(self, container: Container, command: list[str],
                      timeout_ns: int) -> tuple[int, str]:
         if not command:
             return -1, f"healthcheck for container {container.id} has no command"
-        service = self.service
         exec_id = ids.new_id()
         shown = " ".join(command)
-        service._event(container, f"exec_create: {shown}", execID=exec_id)
-        client = service._client(container)
+        self.records.emit(container, f"exec_create: {shown}", execID=exec_id)
+        client = self.shims.client(container.id)
         process = await asyncio.to_thread(self._process, container, command)
         try:
             _pid, raw = await asyncio.wait_for(asyncio.to_thread(
@@ -252,7 +250,7 @@ class HealthMonitor:
             return -1, f"timed out starting health check for container {container.id}"
         except BerthError as exc:
             return -1, exc.message
-        service._event(container, f"exec_start: {shown}", execID=exec_id)
+        self.records.emit(container, f"exec_start: {shown}", execID=exec_id)
         assert raw is not None
         stream = await AsyncShimStream.wrap(raw)
         output = LimitedBuffer()
@@ -279,9 +277,9 @@ class HealthMonitor:
             return -1, f"healthcheck for container {container.id} has no exit code"
         return int(code), output.text()
 
-    def _exec_died(self, container: "Container", exec_id: str, code: int | None) -> None:
-        self.service._event(container, "exec_die", execID=exec_id,
-                            exitCode=str(137 if code is None else code))
+    def _exec_died(self, container: Container, exec_id: str, code: int | None) -> None:
+        self.records.emit(container, "exec_die", execID=exec_id,
+                          exitCode=str(137 if code is None else code))
 
     @staticmethod
     async def _kill(client: shimlib.ShimClient, exec_id: str) -> None:
@@ -299,9 +297,8 @@ class HealthMonitor:
         except TimeoutError:
             pass
 
-    def _process(self, container: "Container", command: list[str]) -> dict[str, Any]:
-        state = shimlib.state_dir(self.service.engine.exec_root, container.id)
-        with open(os.path.join(state, "config.json"), encoding="utf-8") as handle:
+    def _process(self, container: Container, command: list[str]) -> dict[str, Any]:
+        with open(self.shims.spec_path(container.id), encoding="utf-8") as handle:
             spec = json.load(handle)
         exec_config = {"Cmd": command, "User": container.config.get("User") or "",
                        "WorkingDir": container.config.get("WorkingDir") or ""}

@@ -1,6 +1,7 @@
-"""Container lifecycle operations beyond run/stop (issue 5): pause, unpause, top, stats,
-update and prune. ``engine.container_ops`` is what ``api.routes.container_ops`` calls; each
-operation takes the container's lock where it changes state, and emits dockerd's event."""
+"""Container operations beyond run/stop: pause, unpause, top, stats, update and prune.
+``engine.container_ops`` is what ``api.routes.container_ops`` calls; each operation takes the
+container's lock where it changes state, and emits dockerd's event. The runtime calls
+(pause, resume, update) go through the container's shim (``Shims``)."""
 
 from __future__ import annotations
 
@@ -8,41 +9,48 @@ import asyncio
 import logging
 import os
 import threading
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from typing import Any, AsyncIterator
 
 from berth.engine.containers import prune as prunelib, resources, top as toplib
+from berth.engine.containers.health import HealthMonitor
+from berth.engine.containers.record import Container
+from berth.engine.containers.records import ContainerRecords
+from berth.engine.containers.service import ContainerService
+from berth.engine.containers.shims import Shims
 from berth.engine.containers.stats import StatsCollector
+from berth.engine.events import EventBus
 from berth.errors import BerthError, Conflict, SystemError_
 from berth.runtime import cgroups
-
-if TYPE_CHECKING:
-    from berth.engine.containers.record import Container
-    from berth.engine.engine import Engine
+from berth.storage.layers import LayerStore
 
 log = logging.getLogger("berth.containers")
 
 
-def _restarting(container: "Container") -> Conflict:
+def _restarting(container: Container) -> Conflict:
     return Conflict(f"Container {container.id} is restarting, wait until the container is running")
 
 
-def _not_running(container: "Container") -> Conflict:
+def _not_running(container: Container) -> Conflict:
     return Conflict(f"container {container.id} is not running")
 
 
 class ContainerOps:
-    def __init__(self, engine: "Engine"):
-        self.engine = engine
-        self.containers = engine.containers
-        self.stats_collector = StatsCollector(self.containers)
-        self.containers.observers.append(self.stats_collector)
+    def __init__(self, records: ContainerRecords, shims: Shims, health: HealthMonitor,
+                 stats: StatsCollector, lifecycle: ContainerService, layers: LayerStore,
+                 events: EventBus):
+        self.records = records
+        self.shims = shims
+        self.health = health
+        self.stats_collector = stats
+        self.lifecycle = lifecycle
+        self.layers = layers
+        self.events = events
         self._prune_lock = threading.Lock()
 
-    # -- pause / unpause (freezer cgroup, through the runtime) ------------------------------
+    # -- pause / unpause (the freezer cgroup, through the shim) ------------------------------
     async def pause(self, ref: str) -> None:
-        service = self.containers
-        container = service.get(ref)
-        async with service._lock(container.id):
+        container = self.records.get(ref)
+        async with self.records.lock(container.id):
             if not container.running:
                 raise _not_running(container)
             if container.paused:
@@ -50,37 +58,35 @@ class ContainerOps:
             if container.restarting:
                 raise _restarting(container)
             try:
-                await asyncio.to_thread(service.runtime_for(container).pause, container.id)
+                await asyncio.to_thread(self.shims.pause, container)
             except BerthError as exc:
                 raise SystemError_(f"cannot pause container {container.id}: {exc.message}") from exc
             container.set_paused(True)
-            service.health.stop(container.id)
-            service._event(container, "pause")
-            service._save(container)
+            self.health.stop(container.id)
+            self.records.emit(container, "pause")
+            self.records.save(container)
 
     async def unpause(self, ref: str) -> None:
-        service = self.containers
-        container = service.get(ref)
-        async with service._lock(container.id):
+        container = self.records.get(ref)
+        async with self.records.lock(container.id):
             if not container.paused:
                 raise SystemError_(f"Container {container.id} is not paused")
             if not container.running:
                 raise _not_running(container)
             try:
-                await asyncio.to_thread(service.runtime_for(container).resume, container.id)
+                await asyncio.to_thread(self.shims.resume, container)
             except BerthError as exc:
                 raise SystemError_(f"Cannot unpause container {container.id}: {exc.message}") from exc
             container.set_paused(False)
-            service.health.resume(container)
-            service._event(container, "unpause")
-            service._save(container)
+            self.health.resume(container)
+            self.records.emit(container, "unpause")
+            self.records.save(container)
 
     # -- top ---------------------------------------------------------------------------------
     async def top(self, ref: str, ps_args: str | None) -> dict[str, Any]:
         ps_args = ps_args or "-ef"
         toplib.validate_ps_args(ps_args)
-        service = self.containers
-        container = service.get(ref)
+        container = self.records.get(ref)
         if not container.running:
             raise _not_running(container)
         if container.restarting:
@@ -88,12 +94,12 @@ class ContainerOps:
         pids = await asyncio.to_thread(self._pids, container)
         output = await asyncio.to_thread(toplib.run_ps, ps_args, pids)
         result = toplib.parse_ps_output(output, pids)
-        service._event(container, "top")
+        self.records.emit(container, "top")
         return result
 
-    def _pids(self, container: "Container") -> list[int]:
+    def _pids(self, container: Container) -> list[int]:
         """Every process of the container: its cgroup's ``cgroup.procs`` (exec processes
-        included), else ``runc ps``."""
+        included), else ``runc ps`` (a read, which the daemon may make beside the shim)."""
         pid = int(container.state.get("Pid") or 0)
         try:
             dirs = self.stats_collector.sampler.dirs(container.id, pid)
@@ -103,7 +109,7 @@ class ContainerOps:
         except OSError:
             pass
         try:
-            return [int(p) for p in self.containers.runtime_for(container).ps(container.id)]
+            return [int(p) for p in self.shims.runtime_for(container).ps(container.id)]
         except BerthError as exc:
             if not container.running:
                 raise _not_running(container) from exc
@@ -111,35 +117,33 @@ class ContainerOps:
 
     # -- stats ---------------------------------------------------------------------------------
     def stats(self, ref: str, stream: bool, one_shot: bool) -> AsyncIterator[dict[str, Any]]:
-        container = self.containers.get(ref)
+        container = self.records.get(ref)
         return self.stats_collector.stream(container, stream, one_shot)
 
     # -- update --------------------------------------------------------------------------------
     async def update(self, ref: str, body: Any) -> dict[str, Any]:
-        service = self.containers
         update = resources.parse_update(body)
         mode = cgroups.cgroup_mode()
         warnings = resources.validate_update(update, cgroups.swap_limit_supported(mode),
                                              blkio_weight=cgroups.blkio_weight_supported(mode))
-        container = service.get(ref)
-        async with service._lock(container.id):
+        container = self.records.get(ref)
+        async with self.records.lock(container.id):
             if container.removal_in_progress or container.state.get("Dead"):
                 raise SystemError_(f"Cannot update container {container.id}: container is "
                                    "marked for removal and cannot be \"update\"")
             old = container.host_config
             container.host_config = resources.merge_update(old, update, container.id)
-            service._save(container)
-            service._event(container, "update")
+            self.records.save(container)
+            self.records.emit(container, "update")
             if not container.running or container.restarting:
                 return {"Warnings": warnings or None}
             oci_resources = resources.runtime_resources(update)
             if oci_resources:
                 try:
-                    await asyncio.to_thread(service.runtime_for(container).update,
-                                            container.id, oci_resources)
+                    await asyncio.to_thread(self.shims.update, container, oci_resources)
                 except BerthError as exc:
                     container.host_config = old
-                    service._save(container)
+                    self.records.save(container)
                     raise SystemError_(f"Cannot update container {container.id}: "
                                        f"{exc.message}") from exc
         return {"Warnings": warnings or None}
@@ -149,23 +153,22 @@ class ContainerOps:
         if not self._prune_lock.acquire(blocking=False):
             raise Conflict("a prune operation is already running")
         try:
-            service = self.containers
-            chosen = prunelib.select(service.all(), filters)
+            chosen = prunelib.select(self.records.all(), filters)
             deleted: list[str] = []
             reclaimed = 0
             for container in chosen:
                 try:
-                    size = await asyncio.to_thread(self.engine.images.layers.rw_size, container.id)
+                    size = await asyncio.to_thread(self.layers.rw_size, container.id)
                 except BerthError:
                     size = 0
                 try:
-                    await service.remove(container.id, force=False, volumes=False)
+                    await self.lifecycle.remove(container.id, force=False, volumes=False)
                 except BerthError as exc:
                     log.warning("failed to prune container %s: %s", container.id[:12], exc.message)
                     continue
                 reclaimed += max(0, size)
                 deleted.append(container.id)
-            self.engine.events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
+            self.events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
             return prunelib.report(deleted, reclaimed)
         finally:
             self._prune_lock.release()

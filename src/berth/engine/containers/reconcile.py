@@ -1,6 +1,6 @@
 """Daemon start: make the container records agree with the shims, the runtime and the disk.
 
-Called once by ``ContainerService.restore`` before the API serves requests:
+``Reconciler.restore`` runs once at daemon start, before the API serves requests:
 
 1. What a crash left without a record is removed: a read-write layer or a container
    directory of a create that never finished, a state directory or runtime state of an
@@ -35,46 +35,214 @@ import os
 import shutil
 import signal
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from berth.engine.containers.record import Container
+from berth.engine.containers.records import ContainerRecords
 from berth.engine.containers.restart import Policy, should_restart
+from berth.engine.containers.service import ContainerService
+from berth.engine.containers.shims import Shims
+from berth.engine.volumes import VolumeService
 from berth.errors import BerthError, NotFound
-from berth.runtime import shim as shimlib
 from berth.storage.drivers import mount as mnt
+from berth.storage.layers import LayerStore
 from berth.timeutil import rfc3339_nano
-
-if TYPE_CHECKING:
-    from berth.engine.containers.record import Container
-    from berth.engine.containers.service import ContainerService
 
 log = logging.getLogger("berth.reconcile")
 
 PARALLEL = 16               # containers started or stopped at once at daemon start
-ANONYMOUS_LABEL = "com.docker.volume.anonymous"
 
 
-async def restore(service: "ContainerService", live_restore: bool) -> None:
-    started = time.monotonic()
-    await asyncio.to_thread(clean_orphans, service)
-    mounted = await asyncio.to_thread(lambda: {mp for mp, _ in mnt.mountpoints()})
-    to_stop: list["Container"] = []
-    sem = asyncio.Semaphore(PARALLEL * 4)
+class Reconciler:
+    def __init__(self, records: ContainerRecords, lifecycle: ContainerService, shims: Shims,
+                 layers: LayerStore, volumes: VolumeService):
+        self.records = records
+        self.lifecycle = lifecycle
+        self.shims = shims
+        self.layers = layers
+        self.volumes = volumes
 
-    async def one(container: "Container") -> None:
-        async with sem:
+    async def restore(self, live_restore: bool) -> None:
+        started = time.monotonic()
+        await asyncio.to_thread(self.clean_orphans)
+        mounted = await asyncio.to_thread(lambda: {mp for mp, _ in mnt.mountpoints()})
+        to_stop: list[Container] = []
+        sem = asyncio.Semaphore(PARALLEL * 4)
+
+        async def one(container: Container) -> None:
+            async with sem:
+                try:
+                    if await self.restore_one(container, live_restore, mounted):
+                        to_stop.append(container)
+                except Exception:  # noqa: BLE001 - one broken container must not stop the daemon
+                    log.exception("restoring container %s failed", container.id[:12])
+
+        await asyncio.gather(*(one(c) for c in self.records))
+        if to_stop:
+            await _bounded(PARALLEL, [self.lifecycle.stop_container(c, None, manual=False)
+                                      for c in to_stop])
+        await self.start_by_policy()
+        log.info("restored %d containers in %.2fs", len(self.records),
+                 time.monotonic() - started)
+
+    # -- 1. leftovers without a record --------------------------------------------------------
+    def clean_orphans(self) -> None:
+        known = self.records.ids()
+        layers = self.layers
+        for rw in layers.rw_layers():
+            if rw.container_id not in known:
+                log.info("removing the read-write layer of unknown container %s",
+                         rw.container_id[:12])
+                try:
+                    layers.remove_rw(rw.container_id)
+                except BerthError as exc:
+                    log.warning("removing layer of %s: %s", rw.container_id[:12], exc.message)
+        for name in _listdir(self.lifecycle.root):
+            if name not in known and _is_id(name):
+                shutil.rmtree(os.path.join(self.lifecycle.root, name), ignore_errors=True)
+        states = self.shims.states_root
+        for name in _listdir(states):
+            if name not in known:
+                self.kill_leftover(name)
+                shutil.rmtree(os.path.join(states, name), ignore_errors=True)
+        for name in _listdir(self.shims.runtime_root):
+            if name not in known and _is_id(name):
+                self._runtime_delete(name)
+        self.volumes.release_all_but(known)
+
+    def kill_leftover(self, container_id: str) -> None:
+        """A shim (and container) nobody follows: kill the process tree and forget the
+        runtime state. Blocking."""
+        client = self.shims.client(container_id)
+        if client.is_alive():
             try:
-                if await restore_one(service, container, live_restore, mounted):
-                    to_stop.append(container)
-            except Exception:  # noqa: BLE001 - one broken container must not stop the daemon
-                log.exception("restoring container %s failed", container.id[:12])
+                client.kill(signal.SIGKILL, True)
+                client.wait(10.0)
+            except (BerthError, OSError):  # it may finish (and close) while we talk to it
+                pass
+            pid = client.shim_pid()
+            if pid and client.is_alive():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        self._runtime_delete(container_id)
 
-    await asyncio.gather(*(one(c) for c in list(service._containers.values())))
-    if to_stop:
-        await _bounded(PARALLEL, [service._stop_container(c, None, manual=False)
-                                  for c in to_stop])
-    await start_by_policy(service)
-    log.info("restored %d containers in %.2fs", len(service._containers),
-             time.monotonic() - started)
+    def _runtime_delete(self, container_id: str) -> bool:
+        """``runc delete --force`` of a container no shim speaks for: True if the runtime
+        still knew it."""
+        try:
+            self.shims.default_runtime().delete(container_id, force=True)
+            return True
+        except NotFound:
+            return False
+        except BerthError as exc:
+            log.warning("runtime delete of %s: %s", container_id[:12], exc.message)
+            shutil.rmtree(os.path.join(self.shims.runtime_root, container_id), ignore_errors=True)
+            return False
+
+    # -- 2. each record -----------------------------------------------------------------------
+    async def restore_one(self, container: Container, live_restore: bool,
+                          mounted: set[str]) -> bool:
+        """Bring one record up to date; True if the container must now be stopped (it is
+        alive and live-restore is off)."""
+        records = self.records
+        state_dir = self.shims.state_dir(container.id)
+        if container.removal_in_progress:
+            container.removal_in_progress = False
+            self._mark_dead(container)
+            return False
+        if container.restarting:
+            container.set_stopped(int(container.state.get("ExitCode") or 0),
+                                  container.state.get("FinishedAt"))
+            records.save(container)
+        if container.running:
+            client = self.shims.client(container.id)
+            if await asyncio.to_thread(client.is_alive):
+                await self.lifecycle.reattach(container, client)
+                return not live_restore
+            result = await asyncio.to_thread(client.read_exit)
+            if result is None:
+                result = await asyncio.to_thread(self._dead_shim, container)
+            await self.lifecycle.record_exit(container, result)
+            return False
+        # not running: nothing of it may be left alive or mounted
+        if os.path.isdir(state_dir) or os.path.isdir(os.path.join(self.shims.runtime_root,
+                                                                  container.id)):
+            await asyncio.to_thread(self.kill_leftover, container.id)
+            await self.lifecycle.release_resources(container,
+                                                   unmount=_rootfs_mounted(container, mounted))
+        elif _rootfs_mounted(container, mounted):
+            try:
+                await asyncio.to_thread(self.layers.unmount, container.id)
+            except BerthError:
+                pass
+        if not container.state.get("Dead"):
+            try:
+                self.layers.get_rw(container.id)
+            except NotFound:
+                log.warning("container %s has no read-write layer: marking it dead",
+                            container.id[:12])
+                self._mark_dead(container)
+        return False
+
+    def _mark_dead(self, container: Container) -> None:
+        container.state.update(Status="dead", Dead=True, Running=False, Paused=False,
+                               Restarting=False, Pid=0)
+        self.records.save(container)
+
+    def _dead_shim(self, container: Container) -> dict[str, Any]:
+        """The shim died without recording an exit: end the container through the runtime
+        (no shim speaks for it any more)."""
+        runtime = self.shims.runtime_for(container)
+        code = 255
+        try:
+            status = runtime.state(container.id).get("status")
+        except BerthError:
+            status = None
+        if status in ("running", "paused", "created"):
+            code = 137
+            try:
+                runtime.kill(container.id, signal.SIGKILL, all=True)
+            except BerthError:
+                pass
+            if status == "paused":
+                try:
+                    runtime.resume(container.id)
+                except BerthError:
+                    pass
+        if status is not None:
+            self._runtime_delete(container.id)
+        log.warning("shim of %s is gone without an exit record; exit code %d",
+                    container.id[:12], code)
+        return {"exit_code": code, "finished_at": rfc3339_nano()}
+
+    # -- 3. restart policies at daemon start --------------------------------------------------
+    async def start_by_policy(self) -> None:
+        to_start, to_remove = [], []
+        for container in self.records:
+            if container.running or container.state.get("Dead") or not container.has_been_started:
+                continue
+            policy = Policy.of(container.host_config)
+            if should_restart(policy, int(container.state.get("ExitCode") or 0),
+                              container.has_been_manually_stopped, container.restart_count):
+                to_start.append(container)
+            elif container.host_config.get("AutoRemove"):
+                to_remove.append(container)
+
+        async def start(container: Container) -> None:
+            try:
+                await self.lifecycle.start(container.id)
+            except BerthError as exc:
+                log.error("failed to start container %s: %s", container.id[:12], exc.message)
+
+        async def remove(container: Container) -> None:
+            try:
+                await self.lifecycle.remove(container.id, force=True, volumes=True)
+            except BerthError as exc:
+                log.error("failed to remove container %s: %s", container.id[:12], exc.message)
+
+        await _bounded(PARALLEL, [start(c) for c in to_start] + [remove(c) for c in to_remove])
 
 
 async def _bounded(limit: int, coros: list[Any]) -> list[Any]:
@@ -85,92 +253,6 @@ async def _bounded(limit: int, coros: list[Any]) -> list[Any]:
             return await coro
 
     return await asyncio.gather(*(run(c) for c in coros), return_exceptions=True)
-
-
-# -- 1. leftovers without a record ------------------------------------------------------------
-def clean_orphans(service: "ContainerService") -> None:
-    engine = service.engine
-    known = set(service._containers)
-    layers = engine.images.layers
-    for rw in layers.rw_layers():
-        if rw.container_id not in known:
-            log.info("removing the read-write layer of unknown container %s", rw.container_id[:12])
-            try:
-                layers.remove_rw(rw.container_id)
-            except BerthError as exc:
-                log.warning("removing layer of %s: %s", rw.container_id[:12], exc.message)
-    for name in _listdir(service.root):
-        if name not in known and _is_id(name):
-            shutil.rmtree(os.path.join(service.root, name), ignore_errors=True)
-    states = os.path.join(engine.exec_root, "containers")
-    for name in _listdir(states):
-        if name not in known:
-            kill_leftover(service, name)
-            shutil.rmtree(os.path.join(states, name), ignore_errors=True)
-    for name in _listdir(service.runtime_root):
-        if name not in known and _is_id(name):
-            _runtime_delete(service, name)
-    _drop_volume_refs(service, known)
-
-
-def _drop_volume_refs(service: "ContainerService", known: set[str]) -> None:
-    volumes = service.engine.volumes
-    try:
-        rows = service.engine.store.query("SELECT name, container_id FROM volume_refs")
-    except Exception:  # noqa: BLE001 - no volume table yet
-        return
-    for row in rows:
-        if row["container_id"] in known:
-            continue
-        name = row["name"]
-        volumes.remove_reference(name, row["container_id"])
-        try:
-            labels = volumes.get(name).get("Labels") or {}
-            if ANONYMOUS_LABEL in labels and not volumes.in_use(name):
-                volumes.remove(name)
-        except BerthError:
-            pass
-
-
-def kill_leftover(service: "ContainerService", container_id: str) -> None:
-    """A shim (and container) nobody follows: kill the process tree and forget the runtime
-    state. Blocking."""
-    client = shimlib.ShimClient(os.path.join(shimlib.state_dir(service.engine.exec_root,
-                                                               container_id), shimlib.SOCKET_NAME))
-    if client.is_alive():
-        try:
-            client.kill(signal.SIGKILL, True)
-            client.wait(10.0)
-        except (BerthError, OSError):  # it may finish (and close) while we talk to it
-            pass
-        pid = client.shim_pid()
-        if pid and client.is_alive():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-    _runtime_delete(service, container_id)
-
-
-def _runtime_delete(service: "ContainerService", container_id: str) -> bool:
-    """``runc delete --force``: True if the runtime still knew the container."""
-    runtime = _runtime(service)
-    try:
-        runtime.delete(container_id, force=True)
-        return True
-    except NotFound:
-        return False
-    except BerthError as exc:
-        log.warning("runtime delete of %s: %s", container_id[:12], exc.message)
-        shutil.rmtree(os.path.join(service.runtime_root, container_id), ignore_errors=True)
-        return False
-
-
-def _runtime(service: "ContainerService") -> Any:
-    from berth.runtime import oci
-    name = service.engine.config.default_runtime or "runc"
-    path = service.engine.runtimes().get(name, {}).get("path") or name
-    return oci.Runtime(path, service.runtime_root)
 
 
 def _listdir(path: str) -> list[str]:
@@ -184,140 +266,6 @@ def _is_id(name: str) -> bool:
     return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
 
 
-# -- 2. each record ---------------------------------------------------------------------------
-async def restore_one(service: "ContainerService", container: "Container",
-                      live_restore: bool, mounted: set[str]) -> bool:
-    """Bring one record up to date; True if the container must now be stopped (it is alive
-    and live-restore is off)."""
-    layers = service.engine.images.layers
-    state_dir = shimlib.state_dir(service.engine.exec_root, container.id)
-    if container.removal_in_progress:
-        container.removal_in_progress = False
-        _mark_dead(service, container)
-        return False
-    if container.restarting:
-        container.set_stopped(int(container.state.get("ExitCode") or 0),
-                              container.state.get("FinishedAt"))
-        service._save(container)
-    if container.running:
-        client = service._client(container)
-        if await asyncio.to_thread(client.is_alive):
-            await _reattach(service, container, client)
-            return not live_restore
-        result = await asyncio.to_thread(client.read_exit)
-        if result is None:
-            result = await asyncio.to_thread(_dead_shim, service, container)
-        await service._on_exit(container, result)
-        return False
-    # not running: nothing of it may be left alive or mounted
-    if os.path.isdir(state_dir) or os.path.isdir(os.path.join(service.runtime_root, container.id)):
-        await asyncio.to_thread(kill_leftover, service, container.id)
-        await service._release_resources(container, state_dir,
-                                         unmount=_rootfs_mounted(container, mounted))
-    elif _rootfs_mounted(container, mounted):
-        try:
-            await asyncio.to_thread(layers.unmount, container.id)
-        except BerthError:
-            pass
-    if not container.state.get("Dead"):
-        try:
-            layers.get_rw(container.id)
-        except NotFound:
-            log.warning("container %s has no read-write layer: marking it dead", container.id[:12])
-            _mark_dead(service, container)
-    return False
-
-
-def _rootfs_mounted(container: "Container", mounted: set[str]) -> bool:
+def _rootfs_mounted(container: Container, mounted: set[str]) -> bool:
     merged = (container.graph_data or {}).get("MergedDir")
     return bool(merged) and merged in mounted
-
-
-def _mark_dead(service: "ContainerService", container: "Container") -> None:
-    container.state.update(Status="dead", Dead=True, Running=False, Paused=False,
-                           Restarting=False, Pid=0)
-    service._save(container)
-
-
-async def _reattach(service: "ContainerService", container: "Container",
-                    client: shimlib.ShimClient) -> None:
-    service.reattach(container, client)
-    plans = _volume_plans(container)
-    if plans:
-        volumes = service.engine.volumes
-        for plan in plans:
-            if plan.type == "volume" and plan.name:
-                try:
-                    await asyncio.to_thread(volumes.restore_mount, plan.name, container.id)
-                except BerthError:
-                    pass
-        service._mounted[container.id] = plans
-    if container.paused and not await asyncio.to_thread(_frozen, service, container):
-        container.set_paused(False)
-        service._save(container)
-    service._notify("on_start", container)
-
-
-def _volume_plans(container: "Container") -> list[Any]:
-    from berth.engine import mounts
-    return mounts.plans_from_docs(container.mounts) if container.mounts else []
-
-
-def _frozen(service: "ContainerService", container: "Container") -> bool:
-    try:
-        return service.runtime_for(container).state(container.id).get("status") == "paused"
-    except BerthError:
-        return False
-
-
-def _dead_shim(service: "ContainerService", container: "Container") -> dict[str, Any]:
-    """The shim died without recording an exit: end the container through the runtime."""
-    runtime = service.runtime_for(container)
-    code = 255
-    try:
-        status = runtime.state(container.id).get("status")
-    except BerthError:
-        status = None
-    if status in ("running", "paused", "created"):
-        code = 137
-        try:
-            runtime.kill(container.id, signal.SIGKILL, all=True)
-        except BerthError:
-            pass
-        if status == "paused":
-            try:
-                runtime.resume(container.id)
-            except BerthError:
-                pass
-    if status is not None:
-        _runtime_delete(service, container.id)
-    log.warning("shim of %s is gone without an exit record; exit code %d", container.id[:12], code)
-    return {"exit_code": code, "finished_at": rfc3339_nano()}
-
-
-# -- 3. restart policies at daemon start ------------------------------------------------------
-async def start_by_policy(service: "ContainerService") -> None:
-    to_start, to_remove = [], []
-    for container in list(service._containers.values()):
-        if container.running or container.state.get("Dead") or not container.has_been_started:
-            continue
-        policy = Policy.of(container.host_config)
-        if should_restart(policy, int(container.state.get("ExitCode") or 0),
-                          container.has_been_manually_stopped, container.restart_count):
-            to_start.append(container)
-        elif container.host_config.get("AutoRemove"):
-            to_remove.append(container)
-
-    async def start(container: "Container") -> None:
-        try:
-            await service.start(container.id)
-        except BerthError as exc:
-            log.error("failed to start container %s: %s", container.id[:12], exc.message)
-
-    async def remove(container: "Container") -> None:
-        try:
-            await service.remove(container.id, force=True, volumes=True)
-        except BerthError as exc:
-            log.error("failed to remove container %s: %s", container.id[:12], exc.message)
-
-    await _bounded(PARALLEL, [start(c) for c in to_start] + [remove(c) for c in to_remove])

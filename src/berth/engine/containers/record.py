@@ -78,7 +78,7 @@ class Container:
                           Pid=0, ExitCode=exit_code, OOMKilled=oom_killed, Error=error,
                           FinishedAt=finished_at or rfc3339_nano())
 
-    # Lifecycle states (issue 5): restart policies and pause.
+    # Lifecycle states of restart policies and pause.
     def set_restarting(self, exit_code: int, finished_at: str | None = None) -> None:
         """Waiting to be restarted by its restart policy: Docker counts it as running (so
         stop/rm/kill treat it as such), without a process."""

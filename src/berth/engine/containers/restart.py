@@ -13,8 +13,9 @@ The decision (pure, below) follows moby's restart manager:
 While it waits, the container is ``restarting`` (State.Running and State.Restarting true, no
 Pid); ``die`` is emitted for the exit and ``start`` when it runs again, as dockerd does.
 
-:class:`RestartManager` is an observer of the container service (``on_exit``/``on_remove``)
-and is called by the service when the user stops, kills or starts a container.
+:class:`RestartManager` is an observer of the container lifecycle (``on_exit``/``on_remove``),
+is told when the user stops, kills or starts a container, and starts a container again
+through the ``start`` it is given.
 """
 
 from __future__ import annotations
@@ -22,14 +23,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Awaitable, Callable
 
+from berth.engine.containers.record import Container
+from berth.engine.containers.records import ContainerRecords
+from berth.engine.containers.waits import ExitWaits
 from berth.errors import InvalidParameter
 from berth.timeutil import parse_time_value
-
-if TYPE_CHECKING:
-    from berth.engine.containers.record import Container
-    from berth.engine.containers.service import ContainerService
 
 log = logging.getLogger("berth.restart")
 
@@ -109,7 +109,7 @@ def should_restart(policy: Policy, exit_code: int, manually_stopped: bool,
     return False
 
 
-def run_seconds(container: "Container") -> float:
+def run_seconds(container: Container) -> float:
     """How long the last run lasted (FinishedAt - StartedAt); 0 when unknown."""
     started, finished = container.state.get("StartedAt"), container.state.get("FinishedAt")
     if not started or not finished or started.startswith("0001-") or finished.startswith("0001-"):
@@ -123,8 +123,12 @@ def run_seconds(container: "Container") -> float:
 class RestartManager:
     """Applies each container's restart policy when it exits (an observer of the service)."""
 
-    def __init__(self, service: "ContainerService"):
-        self.service = service
+    def __init__(self, records: ContainerRecords, waits: ExitWaits,
+                 start: Callable[[Container], Awaitable[None]]):
+        self.records = records
+        self.waits = waits
+        self._start = start
+        self._shutting_down = False                # a daemon going down restarts nothing
         self._delays: dict[str, float] = {}
         self._canceled: set[str] = set()          # "exit on next": stopped or killed by the user
         self._pending: dict[str, asyncio.Task] = {}
@@ -142,7 +146,7 @@ class RestartManager:
     def is_pending(self, container_id: str) -> bool:
         return container_id in self._pending
 
-    def cancel(self, container: "Container") -> bool:
+    def cancel(self, container: Container) -> bool:
         """Stop waiting to restart ``container``; it becomes ``exited`` with the code of its
         last run. True if it was restarting."""
         self._canceled.add(container.id)
@@ -155,16 +159,13 @@ class RestartManager:
                               container.state.get("FinishedAt"),
                               oom_killed=bool(container.state.get("OOMKilled")),
                               error=container.state.get("Error") or "")
-        self.service._save(container)
-        exited = getattr(self.service, "_exited", {}).get(container.id)
-        if exited is not None:  # `docker wait` on a restarting container ends here
-            exited.set()
+        self.records.save(container)
+        self.waits.exited(container.id)  # `docker wait` on a restarting container ends here
         return True
 
     # -- observer ----------------------------------------------------------------------------
-    def on_exit(self, container: "Container") -> None:
-        service = self.service
-        if container.id not in service._containers or container.removal_in_progress:
+    def on_exit(self, container: Container) -> None:
+        if container.id not in self.records or container.removal_in_progress:
             return
         if container.running:  # already started again by someone else
             return
@@ -173,7 +174,7 @@ class RestartManager:
             return
         delay = next_delay(self._delays.get(container.id, 0.0), run_seconds(container))
         self._delays[container.id] = delay
-        if service.shutting_down or container.id in self._canceled:
+        if self._shutting_down or container.id in self._canceled:
             return
         code = int(container.state.get("ExitCode") or 0)
         if not should_restart(policy, code, container.has_been_manually_stopped,
@@ -181,19 +182,19 @@ class RestartManager:
             return
         container.restart_count += 1
         container.set_restarting(code, container.state.get("FinishedAt"))
-        service._save(container)
+        self.records.save(container)
         log.info("restarting container %s (policy %s, count %d, in %.1fs)", container.id[:12],
                  policy.name, container.restart_count, delay)
         self._pending[container.id] = asyncio.ensure_future(self._restart_after(container, delay))
 
-    def on_remove(self, container: "Container") -> None:
+    def on_remove(self, container: Container) -> None:
         task = self._pending.pop(container.id, None)
         if task is not None:
             task.cancel()
         self._delays.pop(container.id, None)
         self._canceled.discard(container.id)
 
-    async def _restart_after(self, container: "Container", delay: float) -> None:
+    async def _restart_after(self, container: Container, delay: float) -> None:
         try:
             await asyncio.sleep(delay)
         except asyncio.CancelledError:
@@ -202,13 +203,14 @@ class RestartManager:
             return
         self._pending.pop(container.id, None)
         try:
-            await self.service.start_by_policy(container)
+            await self._start(container)
         except Exception:  # noqa: BLE001 - logged; the container is left exited
             log.exception("restarting %s failed", container.id[:12])
 
     async def shutdown(self) -> None:
         """Daemon exit: forget pending restarts (the record stays ``restarting``; the next
-        daemon decides from it)."""
+        daemon decides from it) and start no more."""
+        self._shutting_down = True
         tasks = list(self._pending.values())
         self._pending.clear()
         for task in tasks:

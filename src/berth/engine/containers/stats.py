@@ -17,7 +17,7 @@ from berth.runtime.cgstats import Sampler, empty_blkio, empty_cpu, system_cpu
 
 if TYPE_CHECKING:
     from berth.engine.containers.record import Container
-    from berth.engine.containers.service import ContainerService
+    from berth.engine.containers.records import ContainerRecords
 
 log = logging.getLogger("berth.stats")
 
@@ -55,11 +55,11 @@ def sample_document(container: "Container", system: tuple[int, int],
 # -- the collector ------------------------------------------------------------------------------
 class StatsCollector:
     """Samples each watched container once per interval and hands the sample to every
-    subscriber (a queue per ``docker stats`` stream). An observer of the container service:
+    subscriber (a queue per ``docker stats`` stream). An observer of the container lifecycle:
     a removed container's streams end."""
 
-    def __init__(self, service: "ContainerService", interval: float = INTERVAL):
-        self.service = service
+    def __init__(self, records: "ContainerRecords", interval: float = INTERVAL):
+        self.records = records
         self.interval = interval
         self.sampler = Sampler()
         self._subscribers: dict[str, set[asyncio.Queue]] = {}
@@ -95,7 +95,7 @@ class StatsCollector:
 
     async def _run(self) -> None:
         while self._subscribers:
-            watched = [self.service._containers.get(cid) for cid in list(self._subscribers)]
+            watched = [self.records.find(cid) for cid in list(self._subscribers)]
             watched = [c for c in watched if c is not None]
             samples = await asyncio.to_thread(self._sample_all, watched)
             taken = time.monotonic()

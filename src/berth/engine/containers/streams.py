@@ -12,9 +12,15 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from typing import Any
+from typing import Any, Callable
 
 from berth.runtime.shim import STREAM_EXIT, ExitNotice, PendingExit, ShimStream
+from berth.threads import run_in_own_thread
+
+
+def wait_in_thread(call: Callable[[], Any]) -> "asyncio.Future[Any]":
+    """Waits on a shim last as long as containers do: each gets a daemon thread of its own."""
+    return run_in_own_thread(call, "shim-wait")
 
 
 async def exit_notice(pending: PendingExit) -> ExitNotice:

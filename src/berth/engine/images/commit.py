@@ -13,16 +13,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator, Iterator, Protocol
 
 from berth.engine.images.changes import apply_changes
-from berth.engine.images.service import familiar
+from berth.engine.images.service import ImageService, familiar
 from berth.engine.images.times import go_time
+from berth.engine.system import go_arch
 from berth.errors import BerthError, Conflict
 
-if TYPE_CHECKING:
-    from berth.engine.containers.record import Container
-    from berth.engine.engine import Engine
+
+class CommitSource(Protocol):
+    """The containers a commit reads: lookup, and their events (``commit``)."""
+
+    def get(self, ref: str) -> Any: ...
+    def emit(self, container: Any, action: str, **extra: str) -> None: ...
+
+
+class Freezer(Protocol):
+    """`docker pause`/`unpause`, with their events, around the copy."""
+
+    async def pause(self, ref: str) -> None: ...
+    async def unpause(self, ref: str) -> None: ...
 
 # sha256 of an empty tar (two zero blocks): what a container with no changes diffs to.
 EMPTY_LAYER = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
@@ -103,13 +114,15 @@ class _IterReader:
 
 
 class Committer:
-    def __init__(self, engine: "Engine"):
-        self.engine = engine
+    def __init__(self, containers: CommitSource, freezer: Freezer, images: ImageService):
+        self.containers = containers
+        self.freezer = freezer
+        self.images = images
 
     async def commit(self, container_ref: str, tag_key: str | None, *, comment: str = "",
                      author: str = "", changes: list[str] | None = None, pause: bool = True,
                      config: dict[str, Any] | None = None) -> str:
-        container = self.engine.containers.get(container_ref)
+        container = self.containers.get(container_ref)
         if container.state.get("Dead"):
             raise Conflict(f"You cannot commit container {container.id} which is Dead")
         if container.removal_in_progress:
@@ -120,59 +133,34 @@ class Committer:
         # as moby (whose unpause is deferred): tag and commit events come before unpause
         async with self._paused(container, pause):
             image = await asyncio.to_thread(self._create, container, new_config, comment, author)
-            images = self.engine.images
             image_ref = ""
             if tag_key:
-                await asyncio.to_thread(images.tag, image, tag_key)
+                await asyncio.to_thread(self.images.tag, image, tag_key)
                 image_ref = familiar(tag_key)
-            attributes = dict(container.config.get("Labels") or {})
-            attributes.update(image=container.image, name=container.name, comment=comment,
-                              imageID=image.id, imageRef=image_ref)
-            self.engine.events.publish("container", "commit", container.id, attributes)
+            self.containers.emit(container, "commit", comment=comment, imageID=image.id,
+                                 imageRef=image_ref)
         return image.id
 
     @contextlib.asynccontextmanager
-    async def _paused(self, container: "Container", pause: bool) -> AsyncIterator[None]:
+    async def _paused(self, container: Any, pause: bool) -> AsyncIterator[None]:
         """Freeze a running container while its layer is read (`docker pause`, events
-        included, as moby's commit does; the runtime's freezer if that is unavailable)."""
+        included, as moby's commit does)."""
         if not pause or not container.running or container.paused:
             yield
             return
-        ops = getattr(self.engine, "container_ops", None)  # pause/unpause with their events
-        if ops is not None and hasattr(ops, "pause") and hasattr(ops, "unpause"):
-            try:
-                await ops.pause(container.id)
-            except BerthError:  # moby ignores a failed pause: the commit goes on unfrozen
-                yield
-                return
-            try:
-                yield
-            finally:
-                await ops.unpause(container.id)
-            return
-        runtime = self._runtime(container)
         try:
-            await asyncio.to_thread(runtime.pause, container.id)
-        except Exception:  # noqa: BLE001 - commit still works unfrozen, as moby ignores this
+            await self.freezer.pause(container.id)
+        except BerthError:  # moby ignores a failed pause: the commit goes on unfrozen
             yield
             return
         try:
             yield
         finally:
-            await asyncio.to_thread(runtime.resume, container.id)
+            await self.freezer.unpause(container.id)
 
-    def _runtime(self, container: "Container") -> Any:
-        runtime_for = getattr(self.engine.containers, "runtime_for", None)
-        if runtime_for is not None:
-            return runtime_for(container)
-        from berth.runtime.oci import Runtime
-        name = container.host_config.get("Runtime") or self.engine.config.default_runtime or "runc"
-        spec = self.engine.runtimes().get(name) or {}
-        return Runtime(spec.get("path") or name, self.engine.containers.runtime_root)
-
-    def _create(self, container: "Container", config: dict[str, Any], comment: str,
+    def _create(self, container: Any, config: dict[str, Any], comment: str,
                 author: str) -> Any:
-        images = self.engine.images
+        images = self.images
         parent = images.by_id(container.image_id)
         parent_doc = parent.document if parent else {}
         layers = images.layers
@@ -194,7 +182,6 @@ class Committer:
             diff_ids = list(parent.diff_ids if parent else [])
             if not empty:
                 diff_ids.append(layer.diff_id)
-            from berth.engine.system import go_arch
             document: dict[str, Any] = {
                 "created": now,
                 "container": container.id,

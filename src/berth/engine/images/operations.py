@@ -1,5 +1,5 @@
 """The image operations the API calls (``engine.image_ops``): the parts of the image store
-that also need the containers (rmi conflicts, prune, df, commit) or stream (save, load).
+that also need the containers (rmi conflicts, prune, commit) or stream (save, load).
 
 Blocking work (unpacking, hashing, deleting layers) runs in worker threads; the methods here
 are either plain (called from a thread by the route) or ``async`` and hop to threads
@@ -9,7 +9,7 @@ themselves, as noted on each.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 from berth.distribution import reference
 from berth.engine.images import changes as image_changes
@@ -20,13 +20,8 @@ from berth.engine.images.exporter import SaveSession
 from berth.engine.images.loader import Emit, ImageLoader
 from berth.engine.images.prune import ImagePruner
 from berth.engine.images.removal import ContainerView, ImageRemover
-from berth.engine.images.service import Image, normalise
+from berth.engine.images.service import Image, ImageService, normalise
 from berth.errors import InvalidParameter
-
-if TYPE_CHECKING:
-    from berth.engine.engine import Engine
-
-DF_TYPES = ("container", "image", "volume", "build-cache")
 
 
 def repo_tag_reference(repo: str, tag: str) -> str | None:
@@ -43,15 +38,18 @@ def repo_tag_reference(repo: str, tag: str) -> str | None:
 
 
 class ImageOperations:
-    def __init__(self, engine: "Engine"):
-        self.engine = engine
-        self.images = engine.images
+    def __init__(self, images: ImageService, containers: Callable[[], Iterable[Any]],
+                 committer: Committer):
+        """``containers``: every container (``id``, ``image_id``, ``running``), for the
+        conflicts of a removal."""
+        self.images = images
+        self._containers = containers
         self.remover = ImageRemover(self.images, self._container_views)
         self.pruner = ImagePruner(self.images, self.remover)
-        self.committer = Committer(engine)
+        self.committer = committer
 
     def _container_views(self) -> list[ContainerView]:
-        return [ContainerView(c.id, c.image_id, c.running) for c in self.engine.containers.all()]
+        return [ContainerView(c.id, c.image_id, c.running) for c in self._containers()]
 
     # -- import (runs in a worker thread: it reads and unpacks the upload) ------------------
     def check_import(self, repo: str, tag: str, changes: list[str]) -> str | None:
@@ -118,29 +116,6 @@ class ImageOperations:
             reference.check_taggable(reference.parse_normalized_named(key))
         return await self.committer.commit(container, key, comment=comment, author=author,
                                            changes=changes, pause=pause, config=config)
-
-    # -- disk usage ---------------------------------------------------------------------------
-    async def disk_usage(self, types: list[str] | None) -> dict[str, Any]:
-        """`GET /system/df`: images with their container counts and shared sizes, the
-        containers with their sizes, local volumes with usage, no build cache."""
-        wanted = set(types or DF_TYPES)
-        for kind in wanted:
-            if kind not in DF_TYPES:
-                raise InvalidParameter(f"unknown object type: {kind}")
-        result: dict[str, Any] = {}
-        if "image" in wanted:
-            users = [c.image_id for c in self.engine.containers.all()]
-            result["LayersSize"] = sum(layer.size for layer in self.images.layers.layers())
-            result["Images"] = await asyncio.to_thread(
-                listing.list_images, self.images, {}, False, users, True)
-        if "container" in wanted:
-            result["Containers"] = await self.engine.list_containers(True, 0, True, {})
-        if "volume" in wanted:
-            result["Volumes"] = await asyncio.to_thread(self.engine.volumes.usage)
-        if "build-cache" in wanted:
-            result["BuildCache"] = []
-        return result
-
 
 def _empty_container_config() -> dict[str, Any]:
     """container.Config as moby marshals an empty one into an imported image's config."""

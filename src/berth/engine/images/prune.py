@@ -34,7 +34,7 @@ class ImagePruner:
                 report = self._prune(filters)
         finally:
             self._running.release()
-        self.service.engine.events.publish(
+        self.service.events.publish(
             "image", "prune", "", {"reclaimed": str(report["SpaceReclaimed"])})
         return report
 

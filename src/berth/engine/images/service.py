@@ -20,20 +20,17 @@ import shutil
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from berth.distribution import reference
 from berth.engine import ids
 from berth.engine.images.times import go_time
-from berth.engine.store import register_schema
+from berth.engine.events import EventBus
+from berth.engine.store import Store, register_schema
 from berth.errors import InvalidParameter, NotFound
 from berth.storage.content import ContentStore
 from berth.storage.drivers import new_driver
 from berth.storage.layers import LayerStore, chain_ids
-
-if TYPE_CHECKING:
-    from berth.engine.containers.record import Container
-    from berth.engine.engine import Engine
 
 register_schema("""
 CREATE TABLE IF NOT EXISTS images (
@@ -108,11 +105,12 @@ def short(image_id: str) -> str:
 
 
 class ImageService:
-    def __init__(self, engine: "Engine"):
-        self.engine = engine
-        root = engine.data_root
+    def __init__(self, data_root: str, storage_driver: str, store: Store, events: EventBus):
+        self.store = store
+        self.events = events
+        root = data_root
         self.content = ContentStore(os.path.join(root, "content"))
-        self.driver = new_driver(engine.config.storage_driver, root)
+        self.driver = new_driver(storage_driver, root)
         self.layers = LayerStore(os.path.join(root, "layerdb"), self.driver)
         self.tmp_root = os.path.join(root, "image-tmp")  # unpacked `docker load` uploads
         os.makedirs(self.tmp_root, mode=0o700, exist_ok=True)
@@ -123,14 +121,14 @@ class ImageService:
         self._load()
 
     def _load(self) -> None:
-        for row in self.engine.store.query("SELECT id, parent, last_tag FROM images"):
+        for row in self.store.query("SELECT id, parent, last_tag FROM images"):
             try:
                 document = json.loads(self.content.read_bytes(row["id"]))
             except (OSError, ValueError, NotFound, InvalidParameter):
                 self._stale_rows.append(row["id"])  # its blob is gone: dropped at startup
                 continue
             self._images[row["id"]] = Image(row["id"], document, row["parent"], row["last_tag"])
-        for row in self.engine.store.query("SELECT ref, image_id FROM tags"):
+        for row in self.store.query("SELECT ref, image_id FROM tags"):
             if row["image_id"] in self._images:
                 self._tags[row["ref"]] = row["image_id"]
 
@@ -149,7 +147,7 @@ class ImageService:
                 self.layers.get(top)
         self.layers.prune_unreferenced()
         self.content.cleanup_temp(older_than=0)
-        with self.engine.store.transaction() as db:
+        with self.store.transaction() as db:
             for image_id in self._stale_rows:
                 db.execute("DELETE FROM images WHERE id = ?", (image_id,))
             db.execute("DELETE FROM tags WHERE image_id NOT IN (SELECT id FROM images)")
@@ -259,12 +257,11 @@ class ImageService:
             return self._images[matches[0]]
         return None
 
-    def container_uses(self, container: "Container", ref: str) -> bool:
-        """ps --filter ancestor=: the image or any image built on top of it."""
+    def descends_from(self, image_id: str, ref: str) -> bool:
+        """ps --filter ancestor=: the image ``ref`` names, or an image built on top of it."""
         wanted = self.find(ref)
         if wanted is None:
             return False
-        image_id = container.image_id
         seen = set()
         while image_id and image_id not in seen:
             if image_id == wanted.id:
@@ -274,12 +271,13 @@ class ImageService:
             image_id = parent.parent if parent else ""
         return False
 
-    def display_name(self, container: "Container") -> str:
-        """ps IMAGE column: what the user typed while it still names the same image."""
-        current = self.find(container.image) if container.image else None
-        if current is not None and current.id == container.image_id:
-            return container.image
-        return container.image_id.removeprefix("sha256:")[:12]
+    def display_name(self, asked: str, image_id: str) -> str:
+        """ps IMAGE column: what the user ``asked`` for while it still names the same
+        image, else the short ID."""
+        current = self.find(asked) if asked else None
+        if current is not None and current.id == image_id:
+            return asked
+        return image_id.removeprefix("sha256:")[:12]
 
     # -- events --------------------------------------------------------------------------
     def publish(self, action: str, image_id: str, name: str | None = None,
@@ -290,7 +288,7 @@ class ImageService:
         attributes.update(labels if labels is not None else (image.labels if image else {}))
         if name:
             attributes["name"] = name
-        self.engine.events.publish("image", action, image_id, attributes)
+        self.events.publish("image", action, image_id, attributes)
 
     # -- writes --------------------------------------------------------------------------
     def create_image(self, document: dict[str, Any], parent: str = "",
@@ -311,7 +309,7 @@ class ImageService:
             if top:
                 self.layers.get(top[-1])  # the image's own reference on its top layer
             try:
-                with self.engine.store.transaction() as db:
+                with self.store.transaction() as db:
                     db.execute("INSERT OR REPLACE INTO images (id, parent, created_ns, last_tag) "
                                "VALUES (?, ?, ?, '')", (digest, parent, time.time_ns()))
             except BaseException:
@@ -327,7 +325,7 @@ class ImageService:
             image = self._images.get(image_id)
             if image is None:
                 raise NotFound(f"No such image: {image_id}")
-            with self.engine.store.transaction() as db:
+            with self.store.transaction() as db:
                 db.execute("UPDATE images SET parent = ? WHERE id = ?", (parent, image_id))
             image.parent = parent
 
@@ -338,7 +336,7 @@ class ImageService:
         key = normalise(ref)
         with self._lock:
             now = go_time()
-            with self.engine.store.transaction() as db:
+            with self.store.transaction() as db:
                 db.execute("INSERT OR REPLACE INTO tags (ref, image_id) VALUES (?, ?)", (key, image.id))
                 db.execute("UPDATE images SET last_tag = ? WHERE id = ?", (now, image.id))
             self._tags[key] = image.id
@@ -351,7 +349,7 @@ class ImageService:
     def add_digest_reference(self, image: Image, key: str) -> None:
         """Record ``name@sha256:...`` for an image (RepoDigests); no event, as in moby."""
         with self._lock:
-            with self.engine.store.transaction() as db:
+            with self.store.transaction() as db:
                 db.execute("INSERT OR REPLACE INTO tags (ref, image_id) VALUES (?, ?)", (key, image.id))
             self._tags[key] = image.id
 
@@ -362,7 +360,7 @@ class ImageService:
             image_id = self._tags.pop(key, None)
             if image_id is None:
                 return None
-            with self.engine.store.transaction() as db:
+            with self.store.transaction() as db:
                 db.execute("DELETE FROM tags WHERE ref = ?", (key,))
         self.publish("untag", image_id, image_id)
         return image_id
@@ -380,7 +378,7 @@ class ImageService:
             self.remove_reference(key)
         labels = image.labels
         with self._lock:
-            with self.engine.store.transaction() as db:
+            with self.store.transaction() as db:
                 db.execute("DELETE FROM images WHERE id = ?", (image.id,))
             self._images.pop(image.id, None)
         removed: list[str] = []
