@@ -38,7 +38,7 @@ def engine(tmp_path):
 
 @pytest.fixture
 def service(engine):
-    svc = volumes.VolumeService(engine)
+    svc = volumes.VolumeService(engine.store, engine.events, engine.data_root)
     yield svc
     for name in list(svc._mounted):  # never leave a test mount behind
         unmount(svc.mountpoint(name))
@@ -166,13 +166,13 @@ def test_add_reference_to_missing_volume(service):
 
 
 def test_records_and_references_survive_restart(engine, tmp_path):
-    first = volumes.VolumeService(engine)
+    first = volumes.VolumeService(engine.store, engine.events, engine.data_root)
     first.create("keep", labels={"k": "v"}, driver_opts=None)
     first.add_reference("keep", "c9")
     engine.store.close()
     again = FakeEngine(tmp_path)
     try:
-        second = volumes.VolumeService(again)
+        second = volumes.VolumeService(again.store, again.events, again.data_root)
         assert second.get("keep")["Labels"] == {"k": "v"}
         assert second.in_use("keep") == ["c9"]
     finally:
@@ -180,7 +180,7 @@ def test_records_and_references_survive_restart(engine, tmp_path):
 
 
 def test_reconcile_adopts_directories_and_drops_missing(engine, tmp_path):
-    svc = volumes.VolumeService(engine)
+    svc = volumes.VolumeService(engine.store, engine.events, engine.data_root)
     svc.create("gone")
     svc.create("held")
     svc.add_reference("held", "c1")
@@ -188,7 +188,7 @@ def test_reconcile_adopts_directories_and_drops_missing(engine, tmp_path):
         os.rename(os.path.join(svc.root, name), os.path.join(str(tmp_path), name + "-moved"))
     os.makedirs(os.path.join(svc.root, "orphan", "_data"))
     os.makedirs(os.path.join(svc.root, "not-a-volume"))
-    fresh = volumes.VolumeService(engine)
+    fresh = volumes.VolumeService(engine.store, engine.events, engine.data_root)
     assert [v["Name"] for v in fresh.list_volumes()[0]] == ["held", "orphan"]
     assert os.path.isdir(fresh.mountpoint("held"))  # referenced: kept, directory recreated
 

@@ -55,7 +55,7 @@ class Engine:
         self.id = self._engine_id()
         self.started_at = time.time()
 
-        self.volumes = VolumeService(self)
+        self.volumes = VolumeService(self.store, self.events, self.data_root)
         self.images = ImageService(self.data_root, config.storage_driver, self.store, self.events)
         layers = self.images.layers
 

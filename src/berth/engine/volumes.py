@@ -30,7 +30,8 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from berth.engine.mounts import (ANONYMOUS_LABEL, DEFAULT_VOLUME_DRIVER, ORIGIN_BINDS,
                                  ORIGIN_CONFIG_VOLUMES, ORIGIN_MOUNTS, ORIGIN_VOLUMES_FROM,
                                  MountPlan, volume_name_error)
-from berth.engine.store import register_schema
+from berth.engine.events import EventBus
+from berth.engine.store import Store, register_schema
 from berth.errors import BerthError, Conflict, InvalidParameter, NotFound, SystemError_
 from berth.goquote import quote as go_quote
 from berth.storage.volumes import (LocalVolumeDriver, copy_up, make_bind_source, needs_mount,
@@ -87,11 +88,10 @@ class VolumeService:
     """The engine's volumes. Thread-safe; blocking calls (remove, prune, mount, copy-up) are
     meant to run in worker threads."""
 
-    def __init__(self, engine: Any):
-        self.store = engine.store
-        self.events = engine.events
-        self.data_root = engine.data_root
-        self.root = os.path.join(self.data_root, "volumes")
+    def __init__(self, store: Store, events: EventBus, data_root: str):
+        self.store = store
+        self.events = events
+        self.root = os.path.join(data_root, "volumes")
         self.driver = LocalVolumeDriver(self.root)
         self._locks = NameLocks()
         self._active: dict[str, Counter[str]] = {}   # name -> mount refs (in memory)
