@@ -41,8 +41,9 @@ class Engine:
         self.id = self._engine_id()
         self.started_at = time.time()
         self.images = ImageService(self)
-        self.networks = NetworkService(self)  # networking (issue 6)
         self.containers = ContainerService(self)
+        self.networks = NetworkService(config, self.store, self.events, self.exec_root,
+                                       containers=self.containers)
         self.execs = ExecService(self.containers)
         from berth.engine.containers.ops import ContainerOps  # lifecycle (issue 5)
         self.container_ops = ContainerOps(self)
@@ -68,12 +69,12 @@ class Engine:
         """Bind to the running loop, then reconcile containers with their shims."""
         self.events.bind_loop(asyncio.get_running_loop())
         await self.images.start()
-        await self.networks.start()  # networking (issue 6): reconcile in the background
+        await self.networks.start()  # reconciles with the kernel in the background
         await self.containers.restore()
 
     async def shutdown(self) -> None:
         await self.containers.shutdown(bool(self.config.live_restore))
-        await self.networks.shutdown(bool(self.config.live_restore))  # networking (issue 6)
+        await self.networks.shutdown(bool(self.config.live_restore))
         await self.images.shutdown(bool(self.config.live_restore))
         self.store.close()
 

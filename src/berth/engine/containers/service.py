@@ -136,6 +136,12 @@ class ContainerService:
     def _lock(self, container_id: str) -> asyncio.Lock:
         return self._locks.setdefault(container_id, asyncio.Lock())
 
+    def save(self, container: Container) -> None:
+        self._save(container)
+
+    def lock(self, container_id: str) -> asyncio.Lock:
+        return self._lock(container_id)
+
     def counts(self) -> dict[str, int]:
         counts = {"running": 0, "paused": 0, "stopped": 0}
         for container in self._containers.values():
