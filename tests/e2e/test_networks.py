@@ -884,7 +884,7 @@ def test_iptables_false_and_bridge_none(leakcheck):
 def test_leftovers_of_dead_daemons_are_collected(leakcheck, tmp_path):
     """A daemon killed outright, whose exec-root a harness then removed, leaves a tagged bridge
     and chains: the next daemon to start removes them, and nothing of live or restartable ones."""
-    from berth.engine.networks.host import derived_prefix
+    from berth.network.host import derived_prefix
     from berth.network import bridge as brlib
     from berth.network.firewall import Firewall
 

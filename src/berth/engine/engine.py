@@ -62,7 +62,8 @@ class Engine:
         records = self.container_records = ContainerRecords(self.store, self.events)
         waits = ExitWaits()
         self.shims = Shims(self.exec_root, config)
-        self.networks = NetworkService(self)
+        self.networks = NetworkService(config, self.store, self.events, self.exec_root,
+                                       containers=records)
         health = HealthMonitor(records, self.shims)
         restarts = RestartManager(records, waits,
                                   start=lambda container: self.containers.start_by_policy(container))
@@ -102,7 +103,7 @@ class Engine:
         """Bind to the running loop, then reconcile containers with their shims."""
         self.events.bind_loop(asyncio.get_running_loop())
         await self.images.start()
-        await self.networks.start()  # its host side is reconciled in the background
+        await self.networks.start()  # reconciles with the kernel in the background
         await self._reconciler.restore(bool(self.config.live_restore))
 
     async def shutdown(self) -> None:

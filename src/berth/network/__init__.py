@@ -14,8 +14,12 @@ Modules (each documents its API for the engine in its docstring):
 - ``dns``        embedded resolver (asyncio UDP+TCP) for user networks; ``dnswire`` its codec.
 - ``resolvconf`` containers' resolv.conf and the resolver's upstreams.
 - ``sysctl``     /proc/sys/net in the calling thread's netns (ip_forward, route_localnet).
+- ``host``       ``HostNetwork``: one daemon's host side built from the above (its bridges,
+                 rules, netns handles, port proxies; host object naming; dead daemons'
+                 leftovers). The engine holds one and hands it plain data.
 
-A container start on a bridge network, in order (the engine's job, with these primitives)::
+A container start on a bridge network, in order (IPAM and DNS are the engine's bookkeeping;
+``host.HostNetwork`` does the rest)::
 
     path = netns.create(f"{exec_root}/netns/{cid}")               # before runc; in the OCI spec
     ip = ipam.allocate_address(net_id, preferred=None)

@@ -1,4 +1,5 @@
-"""resolv.conf for containers, and the upstream resolvers of the embedded DNS. Pure.
+"""resolv.conf for containers, and the upstream resolvers of the embedded DNS. Pure, but for
+``read_host``, which reads the host's file.
 
 Docker's rules:
 
@@ -13,17 +14,35 @@ Docker's rules:
 
 Engine use::
 
-    text = container_resolv_conf(open("/etc/resolv.conf").read(), embedded="127.0.0.11",
+    text = container_resolv_conf(read_host(), embedded="127.0.0.11",
                                  dns=hc["Dns"], dns_search=hc["DnsSearch"], dns_options=hc["DnsOptions"])
-    ups = upstreams(open("/etc/resolv.conf").read(), dns=daemon_or_container_dns)
+    ups = upstreams(read_host(), dns=daemon_or_container_dns)
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass, field
 
 DEFAULT_NAMESERVERS = ["8.8.8.8", "8.8.4.4"]
+HOST_FILE = "/etc/resolv.conf"
+RESOLVED_STUB = "127.0.0.53"
+RESOLVED_UPSTREAM_FILE = "/run/systemd/resolve/resolv.conf"
+
+
+def read_host() -> str:
+    """The host's resolv.conf ("" if unreadable); systemd-resolved's stub is swapped for its
+    upstream file."""
+    try:
+        with open(HOST_FILE, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError:
+        return ""
+    if RESOLVED_STUB in text and os.path.exists(RESOLVED_UPSTREAM_FILE):
+        with open(RESOLVED_UPSTREAM_FILE, encoding="utf-8") as handle:
+            return handle.read()
+    return text
 
 
 @dataclass

@@ -115,6 +115,22 @@ def test_resolv_conf_rules():
     assert resolvconf.upstreams(host, dns=["127.0.0.1", "::1"]) == [("127.0.0.1", 53)]
 
 
+def test_host_resolv_conf_skips_systemd_resolveds_stub(tmp_path, monkeypatch):
+    from berth.engine.containers import hostfiles
+
+    etc, upstream = tmp_path / "resolv.conf", tmp_path / "upstream.conf"
+    monkeypatch.setattr(resolvconf, "HOST_FILE", str(etc))
+    monkeypatch.setattr(resolvconf, "RESOLVED_UPSTREAM_FILE", str(upstream))
+    assert resolvconf.read_host() == ""                        # unreadable: nothing
+    etc.write_text("nameserver 127.0.0.53\n")
+    assert resolvconf.read_host() == "nameserver 127.0.0.53\n"  # no upstream file: as it is
+    upstream.write_text("nameserver 10.0.0.53\n")
+    assert resolvconf.read_host() == "nameserver 10.0.0.53\n"
+    etc.write_text("nameserver 10.1.1.1\n")
+    assert resolvconf.read_host() == "nameserver 10.1.1.1\n"
+    assert hostfiles.host_resolv_conf() == "nameserver 10.1.1.1\n"  # the container side's name
+
+
 # ---- server -------------------------------------------------------------------------------------
 
 

@@ -143,29 +143,59 @@ def test_port_bindings_get_the_networks_default_address():
 
 # ---- NetworkService.prepare_create on a real store ----------------------------------------------
 
+class NoContainers:
+    """ContainerRecords with no container in them (or with those a test puts in ``records``)."""
+
+    def __init__(self):
+        self.records = {}
+        self.saved = []
+
+    def get(self, ref):
+        if ref in self.records:
+            return self.records[ref]
+        raise NotFound(f"No such container: {ref}")
+
+    def all(self):
+        return list(self.records.values())
+
+    def save(self, container):
+        self.saved.append(container)
+
+    def lock(self, container_id):
+        return asyncio.Lock()
+
+
+def make_service(tmp_path, store, **config):
+    from berth.engine.networks.service import NetworkService
+
+    defaults = dict(bridge=None, iptables=False, ip_forward=False, default_address_pools=[],
+                    dns=[], mtu=1500, icc=True, ip_masq=True, ip="0.0.0.0", bip=None)
+    return NetworkService(SimpleNamespace(**{**defaults, **config}), store, EventBus(),
+                          str(tmp_path / "exec"), NoContainers())
+
+
 @pytest.fixture
 def service(tmp_path, monkeypatch):
     """A NetworkService over a real SQLite store; nothing touches the host (no start())."""
-    from berth.engine.networks.service import NetworkService
-
     monkeypatch.setenv("BERTH_DNS_UPSTREAMS", "127.0.0.1:53535")
-    config = SimpleNamespace(bridge=None, iptables=False, ip_forward=False, default_address_pools=[],
-                             dns=[], mtu=1500, icc=True, ip_masq=True, ip="0.0.0.0", bip=None)
-    engine = SimpleNamespace(config=config, exec_root=str(tmp_path / "exec"), events=EventBus(),
-                             store=Store(str(tmp_path / "berth.db")),
-                             containers=SimpleNamespace(get=lambda ref: (_ for _ in ()).throw(NotFound(ref)),
-                                                        all=lambda: []))
-    svc = NetworkService(engine)
-    yield svc
-    engine.store.close()
+    store = Store(str(tmp_path / "berth.db"))
+    yield make_service(tmp_path, store)
+    store.close()
+
+
+def test_container_records_protocol_is_what_the_container_service_offers():
+    from berth.engine.containers.service import ContainerService
+    from berth.engine.networks.records import ContainerRecords
+
+    for name in ("get", "all", "save", "lock"):
+        assert callable(getattr(ContainerService, name)) and hasattr(ContainerRecords, name)
+        assert callable(getattr(NoContainers, name))
 
 
 def test_predefined_networks_persist_with_their_ids(service, tmp_path):
-    from berth.engine.networks.service import NetworkService
-
     ids = {n.name: n.id for n in service.all()}
     assert set(ids) == {"bridge", "host", "none"}
-    again = NetworkService(service.engine)
+    again = make_service(tmp_path, service.store)
     assert {n.name: n.id for n in again.all()} == ids
     assert service.find("bridge").options[model.OPT_BRIDGE_NAME].startswith("berth-")
     assert service.find(ids["host"][:10]).name == "host"
@@ -173,7 +203,8 @@ def test_predefined_networks_persist_with_their_ids(service, tmp_path):
         service.find("nope")
     assert excinfo.value.message == "network nope not found"
     assert service.ipam.pools[0].base.with_prefixlen == "172.17.0.0/16"
-    assert service.firewall is None  # --iptables=false
+    assert service.host.firewall is None  # --iptables=false
+    assert service.host.netns_path("c1") == str(tmp_path / "exec" / "netns" / "c1")
 
 
 def test_prepare_create_keeps_endpoint_configs_until_start(service):
@@ -205,9 +236,38 @@ def test_prepare_create_keeps_endpoint_configs_until_start(service):
     assert service.prepare_create({}, {"NetworkMode": "container:x"}, None)["Networks"] == {}
 
 
+def test_startup_reconcile_drops_sandboxes_whose_netns_is_gone(service, tmp_path, monkeypatch, caplog):
+    """start() and shutdown() through HostNetwork, with the host's bridges faked: a vanished
+    container's sandbox is forgotten, a running one's without its netns is emptied."""
+    from berth.engine.networks.service import Sandbox
+    from berth.network import host as hostmod
+
+    monkeypatch.setattr(hostmod.brlib, "link_exists", lambda name: False)
+    monkeypatch.setattr(service.host, "collect_orphans_sync", lambda: [])
+    running = SimpleNamespace(id="e" * 64, name="web", running=True, network_settings={},
+                              host_config={}, state={})
+    service.containers.records[running.id] = running
+    ports = [{"Proto": "tcp", "HostIp": "127.0.0.1", "HostPort": 8080, "ContainerPort": 80}]
+    for cid in ("f" * 64, running.id):
+        sb = Sandbox(cid, netns=str(tmp_path / cid[:4]), sandbox_id="s", ports=ports)
+        service._sandboxes[cid] = sb
+        service._persist_sandbox(sb)
+
+    async def scenario():
+        await service.start()
+        await service._ready()
+        await service.shutdown()
+
+    asyncio.run(scenario())
+    assert "network startup reconcile failed" not in caplog.text
+    assert list(service._sandboxes) == [running.id] and not service._sandboxes[running.id].live
+    assert len(service.store.query("SELECT doc FROM network_sandboxes")) == 1
+    assert not service.host.touched
+
+
 def test_address_pools_and_ip_forward_follow_the_config(tmp_path, monkeypatch):
-    from berth.engine.networks import host as hostmod
     from berth.engine.networks.service import NetworkService
+    from berth.network import host as hostmod
 
     calls = []
     monkeypatch.setattr(hostmod.sysctl, "enable_ip_forward", lambda: calls.append(1))
@@ -215,12 +275,10 @@ def test_address_pools_and_ip_forward_follow_the_config(tmp_path, monkeypatch):
         config = SimpleNamespace(iptables=False, ip_forward=forward, bridge="none",
                                  default_address_pools=[{"base": "10.220.0.0/16", "size": 24}])
         store = Store(str(tmp_path / f"db-{forward}"))
-        engine = SimpleNamespace(config=config, exec_root=str(tmp_path / "exec"), events=EventBus(),
-                                 store=store, containers=SimpleNamespace(all=lambda: []))
-        svc = NetworkService(engine)
+        svc = NetworkService(config, store, EventBus(), str(tmp_path / "exec"), NoContainers())
         assert [(p.base.with_prefixlen, p.size) for p in svc.ipam.pools] == [("10.220.0.0/16", 24)]
         assert "bridge" not in {n.name for n in svc.all()}  # --bridge=none
-        svc._warm_sync()
+        svc.host.warm_sync()
         assert calls == ([1] if forward else [])
         store.close()
 

@@ -6,6 +6,7 @@ import os
 import re
 from typing import Any
 
+from berth.network import resolvconf
 from berth.storage import fsutil
 
 
@@ -50,19 +51,8 @@ def hosts_file(hostname: str, domainname: str, addresses: list[str],
     return "\n".join(lines) + "\n"
 
 
-def host_resolv_conf() -> str:
-    """The host's resolv.conf; systemd-resolved's stub is swapped for its upstream file."""
-    for path in ("/etc/resolv.conf",):
-        try:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
-        except OSError:
-            continue
-        if "127.0.0.53" in text and os.path.exists("/run/systemd/resolve/resolv.conf"):
-            with open("/run/systemd/resolve/resolv.conf", encoding="utf-8") as handle:
-                return handle.read()
-        return text
-    return ""
+# The host's resolv.conf (systemd-resolved's stub swapped for its upstream file).
+host_resolv_conf = resolvconf.read_host
 
 
 def resolv_conf(host_text: str, dns: list[str] | None, search: list[str] | None,

@@ -1,5 +1,6 @@
 """Networks of the engine: see ``service`` (NetworkService), ``model`` (records, filters),
-``settings`` (a container's NetworkSettings)."""
+``settings`` (a container's NetworkSettings), ``records`` (what it needs of the container side).
+The host side is ``berth.network.host``."""
 
 from berth.engine.networks.service import NetworkService
 

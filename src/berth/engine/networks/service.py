@@ -6,12 +6,17 @@ State: SQLite tables ``networks`` (one JSON document per network, with its addre
 MAC addresses the user asked for). IPAM state is the pools in the network documents plus the
 endpoint addresses of live sandboxes; both are persisted on every change.
 
-Host objects are named so that a daemon never touches another's: the default bridge is
+The host side (bridges, veths, netns handles, iptables rules, port proxies) is
+``berth.network.host.HostNetwork``: this service holds one and translates its records into its
+calls. Host objects are named so that a daemon never touches another's: the default bridge is
 ``--bridge`` if given, else ``berth0`` for the default exec-root and ``berth-<8 hex of the
 exec-root>`` otherwise (so test daemons and a real installation never share a bridge); the
 iptables chain prefix is ``BERTH`` or ``BE<8 HEX>`` by the same rule. For tests,
 ``BERTH_IPTABLES_PREFIX`` overrides the prefix and ``BERTH_DNS_UPSTREAMS`` (``ip:port,...``)
 the embedded resolver's upstreams.
+
+Collaborators: the daemon config, the store, the event bus, the exec-root, and the container
+records (``records.ContainerRecords``: get, all, save, lock).
 
 Threads: every netlink/iptables/netns call runs in a worker thread (pyroute2's sync API runs
 its own loop); the DNS server and all bookkeeping run on the daemon's loop. Bridges and rules
@@ -22,35 +27,30 @@ stops with no running container (under live-restore, running containers keep the
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import ipaddress
 import json
 import logging
 import os
 import secrets
-import threading
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 from berth.engine import ids
 from berth.engine.containers import hostfiles
+from berth.engine.events import EventBus
 from berth.engine.networks import model
 from berth.engine.networks import settings as nset
-from berth.engine.networks.host import HostPlumbing
 from berth.engine.networks.model import Network
-from berth.engine.store import register_schema
+from berth.engine.networks.records import ContainerRecords
+from berth.engine.store import Store, register_schema
 from berth.errors import BerthError, Conflict, Forbidden, InvalidParameter, NotFound, SystemError_
 from berth.network import bridge as brlib
 from berth.network import dns as dnslib
-from berth.network import firewall as fwlib
+from berth.network import host as hostlib
 from berth.network import ipam as ipamlib
-from berth.network import netns as nslib
 from berth.network import ports as portlib
 from berth.network import resolvconf
 from berth.timeutil import parse_time_value, rfc3339_nano
-
-if TYPE_CHECKING:
-    from berth.engine.engine import Engine
 
 log = logging.getLogger("berth.networks")
 
@@ -66,7 +66,6 @@ CREATE TABLE IF NOT EXISTS network_sandboxes (
 );
 """)
 
-DEFAULT_EXEC_ROOT = "/run/berth"
 ENV_PREFIX = "BERTH_IPTABLES_PREFIX"
 ENV_UPSTREAMS = "BERTH_DNS_UPSTREAMS"
 EMBEDDED_DNS = dnslib.DOCKER_DNS_IP
@@ -139,44 +138,52 @@ class _Plan:
     host_ifname: str
     default_route: bool
 
+    def host_plan(self) -> hostlib.EndpointPlan:
+        return hostlib.EndpointPlan(
+            endpoint_id=self.endpoint_id, bridge=self.network.bridge, address=self.cidr,
+            gateway=self.gateway, ifname=self.ifname, mac=self.mac, mtu=self.network.mtu,
+            host_ifname=self.host_ifname, default_route=self.default_route)
 
-class NetworkService(HostPlumbing):
-    def __init__(self, engine: "Engine"):
-        self.engine = engine
-        config = engine.config
+
+def _bridge_of(net: Network) -> hostlib.BridgeNetwork:
+    """What the host side needs of a bridge network record."""
+    return hostlib.BridgeNetwork(id=net.id, name=net.name, bridge=net.bridge, mtu=net.mtu,
+                                 internal=net.internal, icc=net.icc, masquerade=net.masquerade,
+                                 owns_bridge=net.owns_bridge, default=net.name == "bridge")
+
+
+def _live_of(sb: Sandbox) -> hostlib.LiveSandbox:
+    """What the host side needs of a running container's sandbox."""
+    return hostlib.LiveSandbox(
+        netns=sb.netns,
+        host_ifnames=tuple(e["ep"]["host_ifname"] for e in sb.endpoints.values() if e.get("ep")),
+        gateway=sb.endpoint(sb.gateway) if sb.gateway else None, mappings=tuple(sb.mappings()))
+
+
+class NetworkService:
+    def __init__(self, config: Any, store: Store, events: EventBus, exec_root: str,
+                 containers: ContainerRecords):
         self.config = config
-        self.netns_dir = os.path.join(engine.exec_root, "netns")
-        tag = hashlib.sha256(os.path.abspath(engine.exec_root).encode()).hexdigest()[:8]
-        default_root = os.path.abspath(engine.exec_root) == DEFAULT_EXEC_ROOT
+        self.store = store
+        self.events = events
+        self.containers = containers
         requested = _cfg(config, "bridge", "") or ""
         self.bridge_disabled = requested == "none"
         self.bridge_given = bool(requested) and not self.bridge_disabled
-        self.default_bridge = requested if self.bridge_given else (
-            brlib.DEFAULT_BRIDGE if default_root else f"berth-{tag}")
-        prefix = os.environ.get(ENV_PREFIX) or ("BERTH" if default_root else f"BE{tag.upper()}")
-        self.iptables = bool(_cfg(config, "iptables", True))
-        self.ip_forward = bool(_cfg(config, "ip_forward", True))
-        self.firewall: fwlib.Firewall | None = None
-        if self.iptables:
-            if fwlib.iptables_available():
-                self.firewall = fwlib.Firewall(prefix)
-            else:
-                log.warning("iptables is not installed: published ports and NAT are unavailable")
+        self.default_bridge = requested if self.bridge_given else hostlib.default_bridge_name(exec_root)
         self.ipam = ipamlib.Ipam(
             pools=ipamlib.parse_address_pools(_cfg(config, "default_address_pools", []) or []),
             host_networks=ipamlib.read_host_networks)
-        self.ports = portlib.PortAllocator()
+        self.host = hostlib.HostNetwork(
+            exec_root, self.ipam, iptables=bool(_cfg(config, "iptables", True)),
+            ip_forward=bool(_cfg(config, "ip_forward", True)),
+            prefix=os.environ.get(ENV_PREFIX) or None, bip=_cfg(config, "bip", "") or "",
+            fixed_cidr=_cfg(config, "fixed_cidr", "") or None, on_bridge_up=self._bridge_came_up)
         self.dns = dnslib.DnsServer(self._upstreams())
         self._networks: dict[str, Network] = {}
         self._sandboxes: dict[str, Sandbox] = {}
         self._lock = asyncio.Lock()
-        self._host_lock = threading.RLock()
-        self._host_ready: set[str] = set()     # network ids whose bridge and rules exist
-        self._base_ready = False
-        self._netns_dir_ready = False
-        self._touched = False                  # anything made on the host this run
         self._init_task: asyncio.Future | None = None
-        self._proxies: dict[str, list[Any]] = {}   # --iptables=false: userland proxies per container
         self._load()
 
     # ---- configuration ---------------------------------------------------------------------
@@ -185,7 +192,7 @@ class NetworkService(HostPlumbing):
         if override:
             return parse_upstreams(override)
         servers = list(dns or []) or list(_cfg(self.config, "dns", []) or [])
-        return resolvconf.upstreams(hostfiles.host_resolv_conf(), dns=servers or None)
+        return resolvconf.upstreams(resolvconf.read_host(), dns=servers or None)
 
     def _default_options(self) -> dict[str, str]:
         return {
@@ -199,7 +206,7 @@ class NetworkService(HostPlumbing):
 
     # ---- persistence -----------------------------------------------------------------------
     def _load(self) -> None:
-        store = self.engine.store
+        store = self.store
         for row in store.query("SELECT doc FROM networks"):
             net = Network.from_doc(json.loads(row["doc"]))
             self._networks[net.id] = net
@@ -253,31 +260,42 @@ class NetworkService(HostPlumbing):
     def _persist_network(self, net: Network) -> None:
         doc = net.to_doc()
         doc["pool"] = self._pool_doc(net.id)
-        with self.engine.store.transaction() as db:
+        with self.store.transaction() as db:
             db.execute("INSERT OR REPLACE INTO networks (id, name, doc) VALUES (?, ?, ?)",
                        (net.id, net.name, json.dumps(doc)))
 
     def _persist_sandbox(self, sb: Sandbox) -> None:
-        with self.engine.store.transaction() as db:
+        with self.store.transaction() as db:
             db.execute("INSERT OR REPLACE INTO network_sandboxes (container_id, doc) VALUES (?, ?)",
                        (sb.container_id, json.dumps(sb.to_doc())))
 
     def _forget_sandbox(self, container_id: str) -> None:
         self._sandboxes.pop(container_id, None)
-        with self.engine.store.transaction() as db:
+        with self.store.transaction() as db:
             db.execute("DELETE FROM network_sandboxes WHERE container_id = ?", (container_id,))
 
     def _save_container(self, container: Any) -> None:
-        save = getattr(self.engine.containers, "_save", None)
-        if save is not None and self._container(container.id) is not None:
-            save(container)
+        """Persist the record's NetworkSettings, unless the container is gone meanwhile."""
+        if self._container(container.id) is not None:
+            self.containers.save(container)
 
     def _container(self, container_id: str) -> Any | None:
         try:
-            container = self.engine.containers.get(container_id)
+            container = self.containers.get(container_id)
         except (NotFound, InvalidParameter):
             return None
         return container if container.id == container_id else None
+
+    def _bridge_came_up(self, bridge: hostlib.BridgeNetwork) -> None:
+        """HostNetwork's hook (its worker thread, its lock held): the bridge is up with its
+        final subnet; persist the pool and tell the DNS server the subnet."""
+        net = self._networks.get(bridge.id)
+        if net is None:
+            return
+        net.owns_bridge = bridge.owns_bridge
+        self._persist_network(net)
+        if net.user_defined:
+            self._dns_add_network(net)
 
     def _dns_add_network(self, net: Network) -> None:
         try:
@@ -324,13 +342,13 @@ class NetworkService(HostPlumbing):
 
     async def _init(self) -> None:
         try:
-            await asyncio.to_thread(self._warm_sync)
+            await asyncio.to_thread(self.host.warm_sync)
             live, dead = [], []
             for sb in list(self._sandboxes.values()):
                 if not sb.live:
                     continue
                 container = self._container(sb.container_id)
-                if container is not None and container.running and nslib.is_netns(sb.netns):
+                if container is not None and container.running and self.host.is_netns(sb.netns):
                     live.append(sb)
                 else:
                     dead.append((container, sb))
@@ -346,8 +364,7 @@ class NetworkService(HostPlumbing):
 
     async def _restore_sandbox(self, sb: Sandbox) -> None:
         """A running container's sandbox after a daemon restart: ports, DNS names, listener."""
-        for m in sb.mappings():
-            self.ports.reserve(m.proto, m.host_ip, m.host_port, owner=sb.container_id)
+        self.host.reserve_ports(sb.container_id, sb.mappings())
         container = self._container(sb.container_id)
         gateway = sb.endpoint(sb.gateway) if sb.gateway else None
         if container is not None and gateway is not None:
@@ -384,13 +401,36 @@ class NetworkService(HostPlumbing):
         await self.dns.close()
         if any(sb.live for sb in self._sandboxes.values()):
             return  # running containers (live-restore) keep their bridges, rules and netns
-        if self._touched:
-            await asyncio.to_thread(self._cleanup_host_sync)
+        if self.host.touched:
+            bridges = [_bridge_of(n) for n in self._networks.values() if n.is_bridge]
+            await asyncio.to_thread(self.host.cleanup_sync, bridges)
 
-    # ---- host plumbing: see host.HostPlumbing (worker threads) -------------------------------
+    # ---- host plumbing: berth.network.host.HostNetwork (worker threads) ----------------------
     async def _ensure(self, net: Network) -> None:
-        if net.is_bridge and net.id not in self._host_ready:
+        if net.is_bridge and not self.host.ready(net.id):
             await asyncio.to_thread(self._ensure_network_sync, net)
+
+    def _ensure_network_sync(self, net: Network) -> None:
+        bridge = _bridge_of(net)
+        try:
+            self.host.ensure_network_sync(bridge)
+        finally:
+            net.owns_bridge = bridge.owns_bridge
+
+    def _reconcile_host_sync(self, live: list[Sandbox]) -> None:
+        """After a (re)start: keep what running containers use, remove what a crash left."""
+        used = {nid for sb in live for nid in sb.endpoints}
+        wanted = [n for n in self._networks.values()
+                  if n.is_bridge and (n.user_defined or n.id in used)]
+        default = self._default()
+        unused = [default] if default is not None and default not in wanted else []
+        bridges = [_bridge_of(n) for n in wanted]
+        try:
+            self.host.reconcile_sync(bridges, [_live_of(sb) for sb in live],
+                                     [_bridge_of(n) for n in unused])
+        finally:
+            for net, bridge in zip(wanted, bridges):
+                net.owns_bridge = bridge.owns_bridge
 
     # ---- create-time validation --------------------------------------------------------------
     def prepare_create(self, config: dict[str, Any], host_config: dict[str, Any],
@@ -515,7 +555,7 @@ class NetworkService(HostPlumbing):
         wanted = list((settings.get("Networks") or {}).items())
         if not wanted:
             return None
-        path = os.path.join(self.netns_dir, container.id)
+        path = self.host.netns_path(container.id)
         async with self._lock:
             resolved: list[tuple[Network, dict[str, Any]]] = []
             for name, es in wanted:
@@ -532,7 +572,8 @@ class NetworkService(HostPlumbing):
         try:
             try:
                 eps, mappings = await asyncio.to_thread(
-                    self._plumb_sync, container.id, path, True, plans, requests, gateway, container.name,)
+                    self.host.plumb_sync, container.id, path, [p.host_plan() for p in plans],
+                    requests, container.name, fresh=True)
             except BerthError:
                 raise
             except Exception as exc:
@@ -645,7 +686,7 @@ class NetworkService(HostPlumbing):
 
     def _joined_netns(self, container: Any, ref: str) -> str:
         try:
-            target = self.engine.containers.get(ref)
+            target = self.containers.get(ref)
         except NotFound as exc:
             raise SystemError_(f"joining network namespace of container: {exc.message}") from None
         if target.id == container.id:
@@ -665,7 +706,7 @@ class NetworkService(HostPlumbing):
 
     def _joiners(self, container_id: str) -> list[Any]:
         out = []
-        for other in self.engine.containers.all():
+        for other in self.containers.all():
             mode = other.host_config.get("NetworkMode") or ""
             if other.running and mode.startswith("container:"):
                 ref = mode.partition(":")[2]
@@ -673,7 +714,7 @@ class NetworkService(HostPlumbing):
                     out.append(other)
                 else:
                     try:
-                        if self.engine.containers.get(ref).id == container_id:
+                        if self.containers.get(ref).id == container_id:
                             out.append(other)
                     except BerthError:
                         pass
@@ -713,8 +754,12 @@ class NetworkService(HostPlumbing):
                 entry["dns_names"] = names
                 self.dns.register(net.id, names, address)
 
+    async def _start_proxies(self, container: Any, sb: Sandbox, ip: str, endpoint_id: str) -> None:
+        """--iptables=false: relay the published ports in the daemon (docker-proxy's job)."""
+        await self.host.start_proxies(container.id, ip, sb.mappings(), container.name, endpoint_id)
+
     async def _teardown_sandbox(self, container: Any | None, sb: Sandbox, events: bool) -> None:
-        await self._stop_proxies(sb.container_id)
+        await self.host.stop_proxies(sb.container_id)
         if sb.dns:
             await self.dns.close_listener(sb.container_id)
             sb.dns = False
@@ -723,13 +768,16 @@ class NetworkService(HostPlumbing):
                 self.dns.unregister(nid, entry["ep"]["address"].split("/")[0])
         explicit = bool(self._joiners(sb.container_id))
         try:
-            await asyncio.to_thread(self._unplumb_sync, sb, explicit)
+            endpoints = [ep for ep in map(sb.endpoint, list(sb.endpoints)) if ep is not None]
+            gateway = sb.endpoint(sb.gateway) if sb.gateway else None
+            await asyncio.to_thread(self.host.unplumb_sync, sb.container_id, sb.netns, endpoints,
+                                    gateway, sb.mappings(), explicit=explicit)
         except Exception:  # noqa: BLE001 - release the bookkeeping whatever the kernel said
             log.exception("network teardown of %s", sb.container_id[:12])
         for nid, entry in sb.endpoints.items():
             if entry.get("ep"):
                 self.ipam.release_address(nid, entry["ep"]["address"])
-        self.ports.release_owner(sb.container_id)
+        self.host.release_ports(sb.container_id)
         left = list(sb.endpoints)
         sb.netns, sb.sandbox_id, sb.endpoints, sb.gateway, sb.ports = "", "", {}, "", []
         self._persist_sandbox(sb)
@@ -787,7 +835,7 @@ class NetworkService(HostPlumbing):
             return out
         if mode.startswith("container:"):
             try:
-                target = self.engine.containers.get(mode.partition(":")[2])
+                target = self.containers.get(mode.partition(":")[2])
                 for key, path in (("resolv.conf", target.resolv_conf_path), ("hosts", target.hosts_path)):
                     if path and os.path.exists(path):
                         with open(path, encoding="utf-8") as handle:
@@ -805,7 +853,7 @@ class NetworkService(HostPlumbing):
         options = list(hc.get("DnsOptions") or []) or list(_cfg(self.config, "dns_opts", []) or [])
         sb = self._sandboxes.get(container.id)
         embedded = EMBEDDED_DNS if sb is not None and sb.dns else None
-        return resolvconf.container_resolv_conf(hostfiles.host_resolv_conf(), embedded=embedded,
+        return resolvconf.container_resolv_conf(resolvconf.read_host(), embedded=embedded,
                                                  dns=dns or None, dns_search=search or None,
                                                  dns_options=options or None)
 
@@ -831,7 +879,7 @@ class NetworkService(HostPlumbing):
         attributes = {"name": net.name, "type": net.driver}
         if container_id:
             attributes["container"] = container_id
-        self.engine.events.publish("network", action, net.id, attributes)
+        self.events.publish("network", action, net.id, attributes)
 
     def _endpoint_views(self, net: Network) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -844,7 +892,7 @@ class NetworkService(HostPlumbing):
                         "MacAddress": entry["ep"]["mac"], "IPv4Address": entry["ep"]["address"],
                         "IPv6Address": ""}
         if net.driver in ("host", "null"):
-            for container in self.engine.containers.all():
+            for container in self.containers.all():
                 es = (container.network_settings.get("Networks") or {}).get(net.name) or {}
                 if container.running and es.get("EndpointID"):
                     out[container.id] = {"Name": container.name, "EndpointID": es["EndpointID"],
@@ -860,7 +908,7 @@ class NetworkService(HostPlumbing):
 
     async def _ensure_default_view(self) -> None:
         default = self._default()
-        if default is not None and default.id not in self._host_ready:
+        if default is not None and not self.host.ready(default.id):
             try:
                 await self._ensure(default)
             except BerthError as exc:
@@ -898,7 +946,7 @@ class NetworkService(HostPlumbing):
                 self.ipam.allocate_network, network_id, name=request.name,
                 subnet=cfg.get("Subnet") or None, ip_range=cfg.get("IPRange") or None,
                 gateway=cfg.get("Gateway") or None, aux_addresses=cfg.get("AuxiliaryAddresses") or None)
-            exists = await asyncio.to_thread(brlib.link_exists, bridge_name)
+            exists = await asyncio.to_thread(self.host.bridge_exists_sync, bridge_name)
             net = Network(id=network_id, name=request.name, driver=request.driver,
                           created=rfc3339_nano(), internal=request.internal,
                           attachable=request.attachable, options=request.options,
@@ -913,9 +961,9 @@ class NetworkService(HostPlumbing):
                 await asyncio.to_thread(self._ensure_network_sync, net)
             except BaseException:
                 self._networks.pop(net.id, None)
-                await asyncio.to_thread(self._remove_network_host_sync, net)
+                await asyncio.to_thread(self.host.remove_network_sync, _bridge_of(net))
                 self.ipam.release_network(net.id)
-                with self.engine.store.transaction() as db:
+                with self.store.transaction() as db:
                     db.execute("DELETE FROM networks WHERE id = ?", (net.id,))
                 raise
         self._event(net, "create")
@@ -934,11 +982,11 @@ class NetworkService(HostPlumbing):
         if self._in_use(net):
             raise Forbidden(f"error while removing network: network {net.name} id {net.id} has "
                             "active endpoints")
-        await asyncio.to_thread(self._remove_network_host_sync, net)
+        await asyncio.to_thread(self.host.remove_network_sync, _bridge_of(net))
         self.ipam.release_network(net.id)
         self.dns.remove_network(net.id)
         self._networks.pop(net.id, None)
-        with self.engine.store.transaction() as db:
+        with self.store.transaction() as db:
             db.execute("DELETE FROM networks WHERE id = ?", (net.id,))
 
     async def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
@@ -958,17 +1006,13 @@ class NetworkService(HostPlumbing):
                     continue
                 deleted.append(net.name)
                 self._event(net, "destroy")
-        self.engine.events.publish("network", "prune", "", {"reclaimed": "0"})
+        self.events.publish("network", "prune", "", {"reclaimed": "0"})
         return {"NetworksDeleted": deleted or None}
 
     # ---- connect / disconnect ----------------------------------------------------------------
-    def _container_lock(self, container_id: str) -> asyncio.Lock:
-        lock = getattr(self.engine.containers, "_lock", None)
-        return lock(container_id) if lock is not None else asyncio.Lock()
-
     async def connect(self, ref: str, container_ref: str, endpoint_config: dict[str, Any] | None) -> None:
         await self._ready()
-        container = self.engine.containers.get(container_ref)
+        container = self.containers.get(container_ref)
         net = self.find(ref)
         mode = self._mode(container)
         es = nset.endpoint_settings(endpoint_config, net.id)
@@ -980,7 +1024,7 @@ class NetworkService(HostPlumbing):
         if net.driver == "host" and mode != "host":
             raise InvalidParameter("cannot connect container to host network - container must be "
                                    "created in host network mode")
-        async with self._container_lock(container.id):
+        async with self.containers.lock(container.id):
             live = container.running and self._sandboxes.get(container.id) is not None \
                 and self._sandboxes[container.id].live
             if net.name in networks and (not container.running or live and
@@ -1025,8 +1069,8 @@ class NetworkService(HostPlumbing):
         try:
             try:
                 eps, mappings = await asyncio.to_thread(
-                    self._plumb_sync, container.id, sb.netns, False, [plan], requests,
-                    plan if plan.default_route else None, container.name)
+                    self.host.plumb_sync, container.id, sb.netns, [plan.host_plan()], requests,
+                    container.name, fresh=False)
             except BerthError:
                 raise
             except Exception as exc:
@@ -1063,7 +1107,7 @@ class NetworkService(HostPlumbing):
 
     async def disconnect(self, ref: str, container_ref: str, force: bool = False) -> None:
         await self._ready()
-        container = self.engine.containers.get(container_ref)
+        container = self.containers.get(container_ref)
         try:
             net: Network | None = self.find(ref)
         except NotFound:
@@ -1076,7 +1120,7 @@ class NetworkService(HostPlumbing):
             raise InvalidParameter("cannot disconnect container from host network - container was "
                                    "created in host network mode")
         name = net.name if net is not None else ref
-        async with self._container_lock(container.id):
+        async with self.containers.lock(container.id):
             sb = self._sandboxes.get(container.id)
             live = container.running and sb is not None and sb.live
             if not live:
@@ -1112,25 +1156,12 @@ class NetworkService(HostPlumbing):
             successor = next((nid for nid in sb.endpoints if nid != net.id and nid in self._networks
                               and not self._networks[nid].internal and sb.endpoint(nid)), None)
 
-        def work() -> None:
-            if ep is not None:
-                if was_gateway:
-                    self._unpublish_sync(ep.bridge, ep.ip, mappings, release=successor is None)
-                brlib.disconnect(ep.host_ifname)
-            if was_gateway:
-                if successor is not None:
-                    new = sb.endpoint(successor)
-                    assert new is not None
-                    brlib.set_default_route(sb.netns, new.gateway, new.ifname)
-                    if self.firewall is not None and mappings:
-                        self.firewall.add_ports(new.bridge, new.ip, mappings)
-                else:
-                    brlib.set_default_route(sb.netns, None)
-
+        successor_ep = sb.endpoint(successor) if successor is not None else None
         if was_gateway:
-            await self._stop_proxies(container.id)
+            await self.host.stop_proxies(container.id)
         try:
-            await asyncio.to_thread(work)
+            await asyncio.to_thread(self.host.disconnect_sync, sb.netns, ep, was_gateway=was_gateway,
+                                    mappings=mappings, successor=successor_ep)
         except Exception as exc:  # noqa: BLE001
             raise SystemError_(f"container {container.id} failed to leave network {net.name}: {exc}") from exc
         if ep is not None:
