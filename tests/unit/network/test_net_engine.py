@@ -183,12 +183,12 @@ def service(tmp_path, monkeypatch):
     store.close()
 
 
-def test_container_records_protocol_is_what_the_container_service_offers():
-    from berth.engine.containers.service import ContainerService
+def test_container_records_protocol_is_what_the_record_owner_offers():
+    from berth.engine.containers.records import ContainerRecords as Owner
     from berth.engine.networks.records import ContainerRecords
 
     for name in ("get", "all", "save", "lock"):
-        assert callable(getattr(ContainerService, name)) and hasattr(ContainerRecords, name)
+        assert callable(getattr(Owner, name)) and hasattr(ContainerRecords, name)
         assert callable(getattr(NoContainers, name))
 
 
