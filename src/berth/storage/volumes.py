@@ -19,12 +19,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import shutil
 import socket
 import stat
 from typing import Mapping
 
+from berth import units
 from berth.errors import InvalidParameter, SystemError_
 from berth.goquote import quote as go_quote
 
@@ -133,18 +133,13 @@ class LocalVolumeDriver:
 # -- driver options ---------------------------------------------------------------------------
 _LOCAL_OPTIONS = ("type", "o", "device", "size")
 _REQUIRED_WITH = (("device", ("type",)), ("type", ("device",)), ("o", ("device", "type")))
-_SIZE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")
-
-
 def ram_in_bytes(text: str) -> int:
-    """go-units RAMInBytes: "64m", "1.5GiB", "100" (binary multiples)."""
-    match = _SIZE.match(text)
-    if not match:
-        raise InvalidParameter(f"invalid size: '{text}'")
-    number = float(match.group(1))
-    suffix = match.group(2)
-    power = "kmgtp".index(suffix.lower()) + 1 if suffix else 0
-    return int(number * (1024 ** power))
+    """The ``size`` option as the local driver reads it (go-units RAMInBytes: "64m",
+    "1.5GiB", "100", binary multiples), with go-units' errors."""
+    try:
+        return units.ram_in_bytes(text)
+    except ValueError as exc:
+        raise InvalidParameter(str(exc)) from None
 
 
 def validate_local_options(options: Mapping[str, str] | None) -> None:

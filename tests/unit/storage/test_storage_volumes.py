@@ -107,7 +107,7 @@ def test_driver_mounts_options_on_the_data_directory(tmp_path):
     ({"type": "tmpfs"}, 'missing required option: "device"'),
     ({"o": "size=1m", "device": "x"}, 'missing required option: "type"'),
     ({"size": "1m"}, "quota size requested but no quota support"),
-    ({"size": "10x"}, "invalid size: '10x'"),
+    ({"size": "10x"}, "invalid suffix: 'x'"),
     ({"type": "cifs", "device": "//host:445/share"},
      "port not allowed in CIFS device URL, include 'port' in 'o='"),
 ])
@@ -128,6 +128,10 @@ def test_small_parsers():
     assert localvol.ram_in_bytes("64m") == 64 << 20
     assert localvol.ram_in_bytes("1.5GiB") == 3 << 29
     assert localvol.ram_in_bytes("100") == 100
+    with pytest.raises(InvalidParameter, match='strconv.ParseFloat: parsing "1.2.3": invalid syntax'):
+        localvol.ram_in_bytes("1.2.3m")  # a 400 with go-units' words, not a 500
+    with pytest.raises(InvalidParameter, match="invalid suffix: 'x'"):
+        localvol.ram_in_bytes("10x")
     assert localvol.parse_mount_options("bind,ro,size=1m,rshared") == (
         localvol.MS_BIND | localvol.MS_RDONLY | localvol.MS_SHARED | localvol.MS_REC, "size=1m")
     assert localvol.parse_mount_options("ro,rw,nosuid") == (localvol.MS_NOSUID, "")
