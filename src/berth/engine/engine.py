@@ -41,11 +41,11 @@ class Engine:
         self.id = self._engine_id()
         self.started_at = time.time()
         self.images = ImageService(self)
-        self.networks = NetworkService(self)  # networking (issue 6)
+        self.networks = NetworkService(self)  # bridge networks, IPAM, published ports, embedded DNS
         self.containers = ContainerService(self)
         self.execs = ExecService(self.containers)
-        from berth.engine.containers.ops import ContainerOps  # lifecycle (issue 5)
-        self.container_ops = ContainerOps(self)
+        from berth.engine.containers.ops import ContainerOps
+        self.container_ops = ContainerOps(self)  # pause/unpause, top, stats, update, prune
         self.image_ops = ImageOperations(self)  # rmi/prune/df/save/load/commit (images)
         self.container_fs = ContainerFilesystem(self)  # diff/export/cp (images)
 
@@ -68,12 +68,12 @@ class Engine:
         """Bind to the running loop, then reconcile containers with their shims."""
         self.events.bind_loop(asyncio.get_running_loop())
         await self.images.start()
-        await self.networks.start()  # networking (issue 6): reconcile in the background
+        await self.networks.start()  # reconciles the host's networks in the background
         await self.containers.restore()
 
     async def shutdown(self) -> None:
         await self.containers.shutdown(bool(self.config.live_restore))
-        await self.networks.shutdown(bool(self.config.live_restore))  # networking (issue 6)
+        await self.networks.shutdown(bool(self.config.live_restore))
         await self.images.shutdown(bool(self.config.live_restore))
         self.store.close()
 
@@ -168,9 +168,6 @@ class Engine:
 
     def storage_driver_status(self) -> list[list[str]]:
         return self.images.driver_status()
-
-    def detach_keys_default(self) -> str:
-        return ""
 
     # -- containers (views that combine several services) ----------------------------------
     async def inspect_container(self, ref: str, size: bool) -> dict:

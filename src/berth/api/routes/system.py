@@ -13,14 +13,20 @@ SWARM_INACTIVE = ("This node is not a swarm manager. Use \"docker swarm init\" o
                   "\"docker swarm join\" to connect this node to swarm and try again.")
 
 
+class EventRecord(Protocol):
+    def to_json(self) -> dict[str, Any]: ...
+
+
 class SystemBackend(Protocol):
+    """What these routes need from the engine itself (``Engine``)."""
+
     def version(self) -> dict: ...
     def info(self) -> dict: ...
     def subscribe_events(self, since: str | None, until: str | None,
-                         filters: dict[str, list[str]]) -> AsyncIterator[Any]: ...
+                         filters: dict[str, list[str]]) -> AsyncIterator[EventRecord]: ...
 
 
-def register(router: Router, engine: SystemBackend) -> None:
+def register(router: Router, backend: SystemBackend) -> None:
     ping_headers = [("Builder-Version", "1"), ("Docker-Experimental", "false"),
                     ("Swarm", "inactive"),
                     ("Cache-Control", "no-cache, no-store, must-revalidate"), ("Pragma", "no-cache")]
@@ -29,14 +35,14 @@ def register(router: Router, engine: SystemBackend) -> None:
         return Response(200, b"OK", list(ping_headers), "text/plain; charset=utf-8")
 
     async def version(request: Request) -> Response:
-        return json_response(engine.version())
+        return json_response(backend.version())
 
     async def info(request: Request) -> Response:
-        return json_response(engine.info())
+        return json_response(backend.info())
 
     async def events(request: Request) -> StreamResponse:
         filters = request.filters()
-        subscription = engine.subscribe_events(request.arg("since"), request.arg("until"), filters)
+        subscription = backend.subscribe_events(request.arg("since"), request.arg("until"), filters)
         return StreamResponse(_encode_events(subscription))
 
     async def not_a_swarm(request: Request) -> Response:
@@ -62,7 +68,7 @@ def register(router: Router, engine: SystemBackend) -> None:
         router.add(method, path, not_a_swarm)
 
 
-async def _encode_events(events: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+async def _encode_events(events: AsyncIterator[EventRecord]) -> AsyncIterator[bytes]:
     try:
         async for event in events:
             yield json.dumps(event.to_json(), separators=(",", ":")).encode() + b"\n"

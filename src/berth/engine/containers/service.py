@@ -22,8 +22,8 @@ from berth.engine import mounts
 from berth.engine.mounts import MountPlan
 from berth.engine.containers import config as cconfig
 from berth.engine.containers import hostfiles, logattrs, startup
-from berth.engine.containers.logs import (LogLine, LogOptions, current_size, existing_lines,
-                                          follow_lines)
+from berth.runtime.logread import (LogLine, LogOptions, current_size, existing_lines,
+                                   follow_lines)
 from berth.engine.containers.health import validate as health_validate
 from berth.engine.containers.record import Container
 from berth.engine.containers.streams import AsyncShimStream, exit_notice, wait_ended

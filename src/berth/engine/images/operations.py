@@ -76,8 +76,8 @@ class ImageOperations:
     def list_images(self, all_: bool, filters: flt.Filters, shared_size: bool = False) -> list[dict]:
         return listing.list_images(self.images, filters, all_, shared_size=shared_size)
 
-    def inspect_image(self, ref: str, api_version: tuple[int, int] = (1, 47)) -> dict:
-        return views.inspect(self.images, self.images.get(ref), api_version)
+    def inspect_image(self, ref: str) -> dict:
+        return views.inspect(self.images, self.images.get(ref))
 
     def history(self, ref: str) -> list[dict]:
         return views.history(self.images, self.images.get(ref))
@@ -140,6 +140,14 @@ class ImageOperations:
         if "build-cache" in wanted:
             result["BuildCache"] = []
         return result
+
+    # -- build cache ----------------------------------------------------------------------------
+    def prune_build_cache(self, all_: bool, filters: flt.Filters, keep_storage: int) -> dict[str, Any]:
+        """`POST /build/prune` (`docker builder prune`, the last step of `docker system
+        prune`). Berth has no builder yet, so it keeps no build cache (`/system/df` shows
+        its BuildCache as []): nothing is deleted, and the report is dockerd's for an empty
+        cache."""
+        return {"CachesDeleted": None, "SpaceReclaimed": 0}
 
 
 def _empty_container_config() -> dict[str, Any]:
