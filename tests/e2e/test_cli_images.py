@@ -51,10 +51,10 @@ def test_tag_inspect_history_rmi(busybox, repo):
     compare(busybox, "image", "inspect", "no-such-image-xyz")
     compare(busybox, "inspect", "--type", "image", f"{repo}:v1")
     history = berth(busybox, "history", f"{repo}:v1")
-    if "page not found" not in history.err:
-        compare(busybox, "history", f"{repo}:v1", loose=True)
-        compare(busybox, "history", "--no-trunc", "-H=false", f"{repo}:v1")
-        compare(busybox, "history", "-q", "--format", "{{.ID}}", f"{repo}:v1")
+    assert history.code == 0 and history.out.startswith("IMAGE "), history
+    compare(busybox, "history", f"{repo}:v1", loose=True)
+    compare(busybox, "history", "--no-trunc", "-H=false", f"{repo}:v1")
+    compare(busybox, "history", "-q", "--format", "{{.ID}}", f"{repo}:v1")
     compare(busybox, "tag", "busybox", "Bad:Name")
     compare(busybox, "tag", "no-such-image-xyz", f"{repo}:v2")
     berth(busybox, "tag", "busybox", f"{repo}:v2")
@@ -89,8 +89,6 @@ def test_save_and_load_round_trip(busybox, repo, tmp_path):
     berth(busybox, "tag", "busybox", f"{repo}:saved")
     out = tmp_path / "image.tar"
     saved = berth(busybox, "save", "-o", str(out), f"{repo}:saved")
-    if "page not found" in saved.err:
-        pytest.skip("daemon answers 404 page not found for GET /images/get")
     assert saved.code == 0, saved
     with tarfile.open(out) as tar:
         assert "manifest.json" in tar.getnames()
@@ -116,8 +114,6 @@ def test_image_prune(busybox, repo):
     label = unique("prune")
     berth(busybox, "import", "-c", f"LABEL p={label}", "-", f"{repo}:prunable", input=rootfs_tar({"f": b"x"}))
     pruned = berth(busybox, "image", "prune", "-a", "-f", "--filter", f"label=p={label}")
-    if "page not found" in pruned.err:
-        pytest.skip("daemon answers 404 page not found for POST /images/prune")
     assert pruned.code == 0 and pruned.out.startswith("Deleted Images:\nuntagged: "), pruned
     assert pruned.out.splitlines()[-1].startswith("Total reclaimed space: ")
 

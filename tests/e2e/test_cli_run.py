@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from test_cli_common import berth, compare, docker, names, unique  # noqa: F401 - fixture
+from test_cli_common import berth, compare, docker, unique
 
 pytestmark = pytest.mark.e2e
 

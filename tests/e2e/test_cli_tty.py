@@ -10,7 +10,7 @@ import time
 import pexpect
 import pytest
 
-from test_cli_common import BERTH, berth, names  # noqa: F401 - fixture
+from test_cli_common import BERTH, berth
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from test_cli_common import berth, compare, docker, names, unique  # noqa: F401 - fixture
+from test_cli_common import berth, compare, docker, unique
 
 pytestmark = pytest.mark.e2e
 
@@ -59,13 +59,7 @@ def test_volume_in_use_and_prune(busybox, volumes, names):
     assert names_left == [used]
 
 
-def networks_supported(busybox) -> bool:
-    return "page not found" not in berth(busybox, "network", "ls").err
-
-
 def test_network_lifecycle(busybox, names):
-    if not networks_supported(busybox):
-        pytest.skip("daemon answers 404 page not found for GET /networks")
     net = unique("net")
     created = berth(busybox, "network", "create", "--label", "a=b", "--subnet", "10.231.7.0/24", "--gateway", "10.231.7.1", net)
     try:
@@ -94,8 +88,6 @@ def test_network_lifecycle(busybox, names):
 
 
 def test_network_prune(busybox):
-    if not networks_supported(busybox):
-        pytest.skip("daemon answers 404 page not found for GET /networks")
     label = unique("nlabel")
     net = unique("net")
     assert berth(busybox, "network", "create", "--label", f"p={label}", net).code == 0

@@ -8,8 +8,6 @@ import ssl
 import stat
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 
 import pytest

@@ -4,7 +4,7 @@ import pytest
 
 from berth.engine.containers.logattrs import log_attributes
 from berth.engine.containers.record import Container
-from berth.engine.containers.logs import LogLine, LogOptions
+from berth.runtime.logread import LogLine, LogOptions
 from berth.errors import InvalidParameter
 
 

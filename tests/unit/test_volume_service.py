@@ -1,8 +1,6 @@
 """The volume service on a temporary data-root: records, references, prune, mounts, copy-up,
-container glue, and the HTTP routes against a fake backend."""
+container glue. (Its HTTP routes: ``tests/unit/api/test_routes_volumes.py``.)"""
 
-import asyncio
-import json
 import os
 import re
 import stat
@@ -10,13 +8,10 @@ import threading
 
 import pytest
 
-from berth.api.http import Request
-from berth.api.router import Router
-from berth.api.routes import volumes as volume_routes
 from berth.engine import mounts, volumes
 from berth.engine.events import EventBus, EventFilter
 from berth.engine.store import Store
-from berth.errors import Conflict, InvalidParameter, NotFound, SystemError_, Unavailable
+from berth.errors import Conflict, InvalidParameter, NotFound, SystemError_
 from berth.storage.drivers.mount import is_mountpoint, unmount
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mount, chown)")
@@ -484,92 +479,3 @@ def test_populate_copies_up_unless_nocopy(service, tmp_path):
     assert open(os.path.join(by_dest["/seed"].source, "x")).read() == "seeded"
     assert os.listdir(by_dest["/seed2"].source) == []
     assert all(service.active_mounts(p.name) == 0 for p in plans)
-
-
-# -- routes (fake backend) ------------------------------------------------------------------
-class FakeVolumes:
-    def __init__(self):
-        self.calls = []
-
-    def create(self, name=None, driver=None, driver_opts=None, labels=None):
-        self.calls.append(("create", name, driver, driver_opts, labels))
-        return {"Name": name or "generated", "Driver": driver or "local"}
-
-    def get(self, name):
-        if name != "v1":
-            raise NotFound(f"get {name}: no such volume")
-        return {"Name": name}
-
-    def list_volumes(self, filters=None):
-        self.calls.append(("list", filters))
-        return [{"Name": "v1"}], []
-
-    def remove(self, name, force=False):
-        self.calls.append(("remove", name, force))
-
-    def prune(self, filters=None):
-        self.calls.append(("prune", filters))
-        return {"VolumesDeleted": [], "SpaceReclaimed": 0}
-
-
-class FakeRouteEngine:
-    def __init__(self):
-        self.volumes = FakeVolumes()
-
-
-def call(router, method, target, body=None):
-    payload = [json.dumps(body).encode()] if body is not None else []
-
-    async def read_chunk():
-        return payload.pop(0) if payload else b""
-
-    request = Request(method, target, [("Content-Type", "application/json")], read_chunk)
-    router.apply_version(request)
-    handler = router.resolve(request)
-    response = asyncio.run(handler(request))
-    return response.status, json.loads(response.body) if response.body else None
-
-
-@pytest.fixture
-def routes():
-    engine = FakeRouteEngine()
-    router = Router()
-    volume_routes.register(router, engine)
-    return router, engine.volumes
-
-
-def test_routes_list_and_inspect(routes):
-    router, backend = routes
-    status, body = call(router, "GET", '/v1.47/volumes?filters={"label":{"a=b":true}}')
-    assert status == 200 and body == {"Volumes": [{"Name": "v1"}], "Warnings": None}
-    assert backend.calls[-1] == ("list", {"label": ["a=b"]})
-    assert call(router, "GET", "/volumes/v1") == (200, {"Name": "v1"})
-    with pytest.raises(NotFound):
-        call(router, "GET", "/volumes/v2")
-
-
-def test_routes_create(routes):
-    router, backend = routes
-    status, body = call(router, "POST", "/v1.47/volumes/create",
-                        {"Name": "v1", "Driver": "", "DriverOpts": {}, "Labels": {"a": "b"}})
-    assert status == 201 and body["Name"] == "v1"
-    assert backend.calls[-1] == ("create", "v1", None, {}, {"a": "b"})
-    with pytest.raises(InvalidParameter) as info:
-        call(router, "POST", "/volumes/create", {"Name": 5})
-    assert "CreateOptions.Name of type string" in info.value.message
-    with pytest.raises(Unavailable):
-        call(router, "POST", "/volumes/create", {"Name": "c", "ClusterVolumeSpec": {}})
-
-
-def test_routes_remove_prune_update(routes):
-    router, backend = routes
-    assert call(router, "DELETE", "/volumes/v1?force=1") == (204, None)
-    assert backend.calls[-1] == ("remove", "v1", True)
-    assert call(router, "POST", "/v1.47/volumes/prune")[1] == {"VolumesDeleted": [],
-                                                              "SpaceReclaimed": 0}
-    assert backend.calls[-1] == ("prune", {})
-    call(router, "POST", "/v1.41/volumes/prune")
-    assert backend.calls[-1] == ("prune", {"all": ["true"]})
-    with pytest.raises(Unavailable) as info:
-        call(router, "PUT", "/volumes/v1?version=1", {})
-    assert info.value.message == volume_routes.NO_SWARM_UPDATE

@@ -1,18 +1,26 @@
-"""Builds the router from every route group, each bound to the engine."""
+"""Builds the router: the one place that binds each route group to the parts of the engine
+it declares (each ``routes/<area>.py`` names its backend as Protocols, as moby's
+``router/<area>/backend.go``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from berth.api.router import Router
-from berth.api.routes import container_fs, containers, images, networks, system, volumes
-from berth.api.routes import container_ops  # lifecycle (issue 5)
+from berth.api.routes import (container_fs, container_ops, containers, images, networks, system,
+                              volumes)
 
-ROUTE_GROUPS = [system, images, containers, volumes, networks, container_fs, container_ops]
+if TYPE_CHECKING:
+    from berth.engine.engine import Engine
 
 
-def build_router(engine: Any) -> Router:
+def build_router(engine: "Engine") -> Router:
     router = Router()
-    for group in ROUTE_GROUPS:
-        group.register(router, engine)
+    system.register(router, engine, engine.usage)
+    images.register(router, engine.image_ops)
+    containers.register(router, engine.containers, engine.execs, engine.container_views)
+    volumes.register(router, engine.volumes)
+    networks.register(router, engine.networks)
+    container_fs.register(router, engine.container_fs, engine.image_ops)
+    container_ops.register(router, engine.container_ops)
     return router

@@ -1,81 +1,202 @@
-"""Stream framing shared by attach, exec, logs and the progress endpoints. Pure functions."""
+"""The bridges between the event loop and blocking library code that streams: the one
+mechanism behind import, load, save, export and cp (and, later, pull, push and build).
+
+- ``BodyPipe``: an upload (the request body) read as a blocking file by a worker thread.
+- ``iterate_in_thread``: a blocking iterator run in a worker thread, its chunks yielded to
+  the event loop; ``raw_stream`` makes that a binary response body (a tar).
+- ``progress_stream``: a job in a worker thread whose ``emit(message)`` calls become a
+  JSON-lines response body, its failure the error line clients expect.
+
+The pure framing (stdcopy frames, JSON lines, Docker's progress messages) is
+``berth.api.framing``.
+"""
 
 from __future__ import annotations
 
-import json
-import struct
-from typing import Any
+import asyncio
+import io
+import logging
+import queue
+import threading
+from typing import Any, AsyncIterator, BinaryIO, Callable, Iterator
 
-STDIN, STDOUT, STDERR, SYSTEMERR = 0, 1, 2, 3
-MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
-RAW_STREAM = "application/vnd.docker.raw-stream"
-_HEADER = struct.Struct(">BxxxL")
-_MAX_FRAME = 0xFFFFFFFF
+from berth.api.framing import ProgressWriter, message_line
+from berth.api.http import Request
+from berth.errors import BerthError
 
+log = logging.getLogger("berth.api")
 
-def frame(stream: int, payload: bytes) -> bytes:
-    """One stdcopy frame: [stream, 0, 0, 0, size(uint32 BE)] + payload."""
-    if len(payload) <= _MAX_FRAME:
-        return _HEADER.pack(stream, len(payload)) + payload
-    return b"".join(frame(stream, payload[i:i + _MAX_FRAME])
-                    for i in range(0, len(payload), _MAX_FRAME))
+Emit = Callable[[dict], None]
 
 
-class FrameDecoder:
-    """Splits a byte stream of stdcopy frames back into (stream, payload) pairs."""
+class BodyPipe(io.RawIOBase):
+    """A blocking file over an async request body, for library code that reads streams in a
+    worker thread (layer extraction). The event loop feeds it; the thread reads it. Once
+    the reader is done (``close``), the rest of the body is read and dropped, so the pump
+    never waits on a reader that is gone."""
 
-    def __init__(self) -> None:
-        self._buffer = bytearray()
+    def __init__(self, request: Request, depth: int = 8):
+        super().__init__()
+        self._chunks: "queue.Queue[bytes | None]" = queue.Queue(depth)
+        self._pending = b""
+        self._request = request
+        self._finished = threading.Event()
 
-    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
-        self._buffer += data
-        frames = []
-        while len(self._buffer) >= _HEADER.size:
-            stream, size = _HEADER.unpack_from(self._buffer)
-            end = _HEADER.size + size
-            if len(self._buffer) < end:
+    async def pump(self) -> None:
+        try:
+            async for chunk in self._request.body_chunks():
+                if self._finished.is_set():
+                    continue
+                await asyncio.to_thread(self._put, chunk)
+        finally:
+            await asyncio.to_thread(self._put, None)
+
+    def _put(self, item: bytes | None) -> None:
+        while not self._finished.is_set():
+            try:
+                self._chunks.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            if self._finished.is_set():
+                return 0
+            chunk = self._chunks.get()
+            if chunk is None:
+                self._finished.set()
+                return 0
+            self._pending = chunk
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+    def close(self) -> None:
+        self._finished.set()
+        super().close()
+
+    async def run(self, call: Callable[[BinaryIO], Any]) -> Any:
+        """Run ``call(reader)`` in a worker thread while the body is pumped into it."""
+        pump = asyncio.ensure_future(self.pump())
+        try:
+            return await asyncio.to_thread(self._call, call)
+        finally:
+            self.close()
+            await pump
+
+    def _call(self, call: Callable[[BinaryIO], Any]) -> Any:
+        try:
+            return call(io.BufferedReader(self, 1 << 20))  # type: ignore[arg-type]
+        finally:
+            self.close()
+
+
+async def iterate_in_thread(chunks: Iterator[bytes], depth: int = 8) -> AsyncIterator[bytes]:
+    """Yield what a blocking iterator produces in a worker thread. If the consumer stops
+    early (client gone), the iterator is closed in its thread (its ``finally`` runs)."""
+    loop = asyncio.get_running_loop()
+    out: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(depth)
+    stop = threading.Event()
+
+    def deliver(item: tuple[str, Any]) -> None:
+        future = asyncio.run_coroutine_threadsafe(out.put(item), loop)
+        while not stop.is_set():
+            try:
+                future.result(timeout=0.2)
+                return
+            except TimeoutError:
+                continue
+        future.cancel()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if stop.is_set():
+                    break
+                deliver(("data", chunk))
+            deliver(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            deliver(("error", exc))
+        finally:
+            close = getattr(chunks, "close", None)
+            if close:
+                close()
+
+    worker = loop.run_in_executor(None, produce)
+    try:
+        while True:
+            kind, value = await out.get()
+            if kind == "data":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
                 break
-            frames.append((stream, bytes(self._buffer[_HEADER.size:end])))
-            del self._buffer[:end]
-        return frames
-
-    @property
-    def pending(self) -> int:
-        return len(self._buffer)
+    finally:
+        stop.set()
+        while not out.empty():
+            out.get_nowait()
+        await asyncio.shield(worker)
 
 
-def json_line(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode() + b"\r\n"
+async def raw_stream(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """A binary response body (a tar) from a worker thread. A failure after the 200 cannot
+    be reported in-band, so the connection is dropped: the client sees a truncated chunked
+    body (an error), never a short tar that looks complete."""
+    try:
+        async for chunk in iterate_in_thread(chunks):
+            yield chunk
+    except BerthError as exc:
+        log.error("stream failed: %s", exc.message)
+        raise ConnectionAbortedError(exc.message) from None
+    except (ConnectionError, OSError, asyncio.CancelledError, GeneratorExit):
+        raise
+    except Exception as exc:  # noqa: BLE001 - logged, then the connection is dropped
+        log.exception("stream failed")
+        raise ConnectionAbortedError(str(exc)) from None
 
 
-class ProgressWriter:
-    """Builds the JSON-lines messages of pull/push/load/import/build (Docker's jsonmessage)."""
+def progress_stream(job: Callable[..., Any], pipe: BodyPipe | None = None) -> AsyncIterator[bytes]:
+    """JSON-lines from a worker thread: ``job(emit)`` (``job(emit, reader)`` with an upload
+    ``pipe``) runs there; each ``emit(message)`` becomes a line (``framing.message_line``
+    adds the rendered ``"progress"`` text to structured progress); a failure at the end
+    becomes the error line clients expect."""
 
-    @staticmethod
-    def status(status: str, id: str | None = None, current: int | None = None,
-               total: int | None = None, progress: str | None = None) -> bytes:
-        message: dict[str, Any] = {"status": status}
-        if current is not None or total is not None:
-            detail: dict[str, int] = {}
-            if current is not None:
-                detail["current"] = current
-            if total is not None:
-                detail["total"] = total
-            message["progressDetail"] = detail
-            if progress is not None:
-                message["progress"] = progress
-        if id is not None:
-            message["id"] = id
-        return json_line(message)
+    async def body() -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        lines: asyncio.Queue[bytes | None] = asyncio.Queue()
 
-    @staticmethod
-    def stream(text: str) -> bytes:
-        return json_line({"stream": text})
+        def emit(message: dict) -> None:
+            loop.call_soon_threadsafe(lines.put_nowait, message_line(message))
 
-    @staticmethod
-    def aux(data: Any) -> bytes:
-        return json_line({"aux": data})
+        async def run() -> Any:
+            try:
+                if pipe is not None:
+                    return await pipe.run(lambda reader: job(emit, reader))
+                return await asyncio.to_thread(job, emit)
+            finally:
+                lines.put_nowait(None)
 
-    @staticmethod
-    def error(message: str) -> bytes:
-        return json_line({"errorDetail": {"message": message}, "error": message})
+        task = asyncio.ensure_future(run())
+        try:
+            while True:
+                line = await lines.get()
+                if line is None:
+                    break
+                yield line
+            try:
+                await task
+            except BerthError as exc:
+                yield ProgressWriter.error(exc.message)
+            except Exception as exc:  # noqa: BLE001 - reported in-band, as dockerd does
+                log.exception("streamed job failed")
+                yield ProgressWriter.error(str(exc) or exc.__class__.__name__)
+        finally:
+            if not task.done():
+                await asyncio.shield(task)
+    return body()

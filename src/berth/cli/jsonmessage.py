@@ -7,12 +7,11 @@ place on a terminal with cursor moves, skipped elsewhere), ``stream`` (text), ``
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, TextIO
 
 from berth.cli.command import StatusError
-from berth.units import go_duration_string, human_size
+from berth.jsonprogress import progress_string
 
 
 class JSONMessageError(StatusError):
@@ -33,41 +32,6 @@ def _up(n: int) -> str:
 
 def _down(n: int) -> str:
     return f"\x1b[{n}B" if n else ""
-
-
-def progress_string(detail: dict, width: int, now: float | None = None) -> str:
-    """JSONProgress.String()."""
-    current = int(detail.get("current") or 0)
-    total = int(detail.get("total") or 0)
-    units = detail.get("units") or ""
-    if current <= 0 and total <= 0:
-        return ""
-    if total <= 0:
-        return f"{human_size(current):>8}" if not units else f"{current} {units}"
-    percentage = int(current / total * 100) // 2
-    percentage = min(percentage, 50)
-    bar = ""
-    if width > 110:
-        bar = "[" + "=" * percentage + ">" + " " * max(50 - percentage, 0) + "] "
-    numbers = ""
-    if detail.get("hidecounts"):
-        pass
-    elif not units:
-        numbers = f"{human_size(current):>8}/{human_size(total)}"
-        if current > total:
-            numbers = f"{human_size(current):>8}"
-    else:
-        numbers = f"{current}/{total} {units}"
-        if current > total:
-            numbers = f"{current} {units}"
-    left = ""
-    start = int(detail.get("start") or 0)
-    if width > 50 and current > 0 and start > 0 and percentage < 50:
-        now = time.time() if now is None else now
-        per_entry = int((now - start) * 1e9) // current
-        remaining = (total - current) * per_entry
-        left = " " + go_duration_string(round(remaining / 1e9) * 10**9)
-    return bar + numbers + left
 
 
 def _stamp(msg: dict) -> str:

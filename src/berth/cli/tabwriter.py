@@ -87,13 +87,10 @@ def format_table(text: str, minwidth: int = 10, padding: int = 3, padchar: str =
             write_lines(line0, this)
             line0 = this
             width = minwidth
-            discardable = True
             while this < line1 and column < len(lines[this]) - 1:
                 w = display_width(lines[this][column])
                 if w + padding > width:
                     width = w + padding
-                if w > 0:
-                    discardable = False
                 this += 1
             if padchar == "\t" and tabwidth:
                 width = ((width + tabwidth - 1) // tabwidth) * tabwidth

@@ -1,4 +1,5 @@
-"""`GET /system/df`: what images, containers and volumes take on disk, together."""
+"""`GET /system/df`: what images, containers and volumes take on disk, together; and the
+build cache, which Berth does not have yet (no builder): empty in df, nothing to prune."""
 
 from __future__ import annotations
 
@@ -43,3 +44,9 @@ class DiskUsage:
         if "build-cache" in wanted:
             result["BuildCache"] = []
         return result
+
+    def prune_build_cache(self, all_: bool, filters: dict[str, list[str]],
+                          keep_storage: int) -> dict[str, Any]:
+        """`POST /build/prune` (`docker builder prune`, the last step of `docker system
+        prune`): no cache, so nothing is deleted; dockerd's report for an empty cache."""
+        return {"CachesDeleted": None, "SpaceReclaimed": 0}

@@ -204,17 +204,6 @@ class Engine:
     def storage_driver_status(self) -> list[list[str]]:
         return self.images.driver_status()
 
-    def detach_keys_default(self) -> str:
-        return ""
-
-    # -- containers (views that combine several services) ----------------------------------
-    async def inspect_container(self, ref: str, size: bool) -> dict:
-        return await self.container_views.inspect_container(ref, size)
-
-    async def list_containers(self, all_: bool, limit: int, size: bool,
-                              filters: dict[str, list[str]]) -> list[dict]:
-        return await self.container_views.list_containers(all_, limit, size, filters)
-
     def registry_config(self) -> dict:
         insecure = list(self.config.insecure_registries)
         return {"AllowNondistributableArtifactsCIDRs": None,

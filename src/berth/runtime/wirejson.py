@@ -43,8 +43,11 @@ try:
         return "".join(_encode(obj, 0))
 
 except ImportError:  # pragma: no cover - CPython always has _json
-    from json import loads  # type: ignore[assignment]  # noqa: F401
+    from json import loads  # type: ignore[assignment]
 
     def dumps(obj: object) -> str:  # type: ignore[misc]
         import json
         return json.dumps(obj, separators=(",", ":"), sort_keys=True)
+
+
+__all__ = ["dumps", "loads"]

@@ -10,7 +10,8 @@ import threading
 import pytest
 
 from berth.cli.escape import EscapeError, EscapeProxy, to_bytes
-from berth.cli.jsonmessage import JSONMessageError, display_stream, progress_string
+from berth.cli.jsonmessage import JSONMessageError, display_stream
+from berth.jsonprogress import progress_string
 from berth.cli.jsonraw import compact, indent, join_array
 from berth.client.stdcopy import Demuxer, FrameError, StreamSystemError, copy_frames, frame
 

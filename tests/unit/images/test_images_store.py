@@ -165,6 +165,8 @@ def test_load_progress_when_not_quiet(engine):
     messages = load(engine, docker_archive([simple_layer()], ["p:1"]), quiet=False)
     progress = [m for m in messages if m.get("status") == "Loading layer"]
     assert progress and progress[-1]["progressDetail"]["current"] == progress[-1]["progressDetail"]["total"]
+    # structured progress only: the API's writer renders the "progress" text (api.framing)
+    assert all(list(m) == ["status", "progressDetail", "id"] and len(m["id"]) == 12 for m in progress)
 
 
 def test_load_oci_layout_nested_index(engine):

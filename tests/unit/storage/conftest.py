@@ -1,5 +1,5 @@
 """Fixtures for the storage tests; the helpers live in storage_helpers.py."""
 
-from storage_helpers import (  # noqa: F401  (fixtures are found by name)
-    dest, driver, no_leftover_mounts, sentinel, tar,
-)
+from storage_helpers import dest, driver, no_leftover_mounts, sentinel, tar
+
+__all__ = ["dest", "driver", "no_leftover_mounts", "sentinel", "tar"]  # fixtures are found by name

@@ -4,30 +4,36 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, BinaryIO, Iterator, Protocol
+from typing import BinaryIO, Iterator, Protocol
 
 from berth.api.http import Request, Response, StreamResponse, json_response
 from berth.api.router import Router
-from berth.api.routes.images import BodyPipe, raw_stream
+from berth.api.streams import BodyPipe, raw_stream
 from berth.errors import InvalidParameter
 
 PATH_STAT_HEADER = "X-Docker-Container-Path-Stat"
 
 
+class PathStat(Protocol):
+    """A path's stat as `docker cp` reads it from the header."""
+
+    def header_value(self) -> str: ...
+
+
 class FilesystemBackend(Protocol):
-    """``engine.container_fs``."""
+    """What these routes need from ``engine.container_fs``."""
 
     def exists(self, ref: str) -> None: ...
     def changes(self, ref: str) -> list[dict] | None: ...
     def export(self, ref: str) -> Iterator[bytes]: ...
-    def stat(self, ref: str, path: str) -> Any: ...
-    def archive(self, ref: str, path: str) -> tuple[Any, Iterator[bytes]]: ...
+    def stat(self, ref: str, path: str) -> PathStat: ...
+    def archive(self, ref: str, path: str) -> tuple[PathStat, Iterator[bytes]]: ...
     def extract(self, ref: str, path: str, stream: BinaryIO, *, copy_uid_gid: bool = False,
                 no_overwrite_dir_non_dir: bool = False) -> None: ...
 
 
 class CommitBackend(Protocol):
-    """``engine.image_ops``."""
+    """What ``POST /commit`` needs from ``engine.image_ops``."""
 
     async def commit(self, container: str, repo: str, tag: str, comment: str, author: str,
                      changes: list[str], pause: bool, config: dict | None) -> str: ...
@@ -43,10 +49,7 @@ def _archive_args(request: Request) -> tuple[str, str]:
     return name, path
 
 
-def register(router: Router, engine: Any) -> None:
-    fs: FilesystemBackend = engine.container_fs
-    commits: CommitBackend = engine.image_ops
-
+def register(router: Router, fs: FilesystemBackend, commits: CommitBackend) -> None:
     async def changes(request: Request) -> Response:
         return json_response(await asyncio.to_thread(fs.changes, request.params["name"]))
 

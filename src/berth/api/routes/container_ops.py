@@ -1,4 +1,4 @@
-"""Container lifecycle routes (issue 5): pause, unpause, top, stats, update, prune."""
+"""Container lifecycle routes: pause, unpause, top, stats, update, prune."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from berth.api.router import Router
 
 
 class ContainerOpsBackend(Protocol):
-    """What these routes need (``engine.container_ops``)."""
+    """What these routes need from ``engine.container_ops``."""
 
     async def pause(self, ref: str) -> None: ...
     async def unpause(self, ref: str) -> None: ...
@@ -24,9 +24,7 @@ def _encode(document: dict) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode() + b"\n"
 
 
-def register(router: Router, engine: Any) -> None:
-    ops: ContainerOpsBackend = engine.container_ops
-
+def register(router: Router, ops: ContainerOpsBackend) -> None:
     async def pause(request: Request) -> Response:
         await ops.pause(request.params["id"])
         return empty()

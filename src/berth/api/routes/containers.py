@@ -6,38 +6,91 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, AsyncIterator, Protocol
+from typing import Any, AsyncIterator, Awaitable, Callable, Protocol
 
 from berth.api.http import (HijackResponse, Request, Response, StreamResponse, empty,
                             json_response)
 from berth.api import websocket
+from berth.api.framing import MULTIPLEXED, RAW_STREAM, frame
 from berth.api.router import Router
-from berth.api.streams import MULTIPLEXED, RAW_STREAM, frame
-from berth.engine.containers.logs import LogOptions
-from berth.errors import BerthError, InvalidParameter, NotFound
+from berth.errors import BerthError, InvalidParameter
+from berth.runtime.logread import LogLine, LogOptions
 from berth.timeutil import parse_time_value
 
 log = logging.getLogger("berth.api")
-DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p, ctrl-q
+DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p, ctrl-q: Docker's default when the client names none
+
+
+class ContainerRecord(Protocol):
+    """What the routes read of a container (``Container`` in the engine)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def config(self) -> dict[str, Any]: ...
+    @property
+    def log_path(self) -> str: ...
+
+
+class AttachedProcess(Protocol):
+    """A process's stdio as attach and exec start relay it (the shim's stream)."""
+
+    @property
+    def exit_code(self) -> int | None: ...
+    async def read_frame(self) -> tuple[int, bytes] | None: ...
+    async def write(self, data: bytes) -> None: ...
+    def close_stdin(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class ClientStream(Protocol):
+    """The client's side of a hijacked connection (raw, or websocket messages)."""
+
+    async def read(self) -> bytes: ...
+    async def write(self, data: bytes) -> None: ...
+
+
+class ExecRecord(Protocol):
+    @property
+    def config(self) -> dict[str, Any]: ...
+    def inspect(self) -> dict[str, Any]: ...
 
 
 class ContainerBackend(Protocol):
-    """What these routes need from the engine (``engine.containers`` and ``engine.execs``)."""
+    """What these routes need from ``engine.containers``."""
 
     async def create(self, body: Any, name: str | None) -> dict: ...
-    def get(self, ref: str) -> Any: ...
+    def get(self, ref: str) -> ContainerRecord: ...
     async def start(self, ref: str) -> None: ...
     async def stop(self, ref: str, timeout: int | None, signal_name: str | None) -> None: ...
     async def restart(self, ref: str, timeout: int | None, signal_name: str | None) -> None: ...
     async def kill(self, ref: str, signal_name: str | None) -> None: ...
-    def prepare_wait(self, ref: str, condition: str) -> Any: ...
+    def prepare_wait(self, ref: str, condition: str) -> Callable[[], Awaitable[dict]]: ...
     async def remove(self, ref: str, force: bool, volumes: bool) -> None: ...
     async def rename(self, ref: str, new_name: str) -> None: ...
     async def resize(self, ref: str, height: int, width: int) -> None: ...
-    async def attach(self, ref: str, stdin: bool, stdout: bool, stderr: bool) -> Any: ...
+    async def attach(self, ref: str, stdin: bool, stdout: bool, stderr: bool) -> AttachedProcess: ...
     def cancel_attach(self, ref: str) -> None: ...
     def detached(self, container_id: str) -> None: ...
-    def logs(self, ref: str, options: LogOptions) -> AsyncIterator[Any]: ...
+    def logs(self, ref: str, options: LogOptions) -> AsyncIterator[LogLine]: ...
+
+
+class ExecBackend(Protocol):
+    """What the exec routes need from ``engine.execs``."""
+
+    def create(self, ref: str, body: Any) -> str: ...
+    def get(self, exec_id: str) -> ExecRecord: ...
+    async def start(self, exec_id: str, detach: bool, tty: bool | None) -> AttachedProcess | None: ...
+    def stream_ended(self, exec_id: str, exit_code: int | None) -> None: ...
+    async def resize(self, exec_id: str, height: int, width: int) -> None: ...
+
+
+class ContainerViews(Protocol):
+    """The container views that combine several services (on ``Engine`` today)."""
+
+    async def inspect_container(self, ref: str, size: bool) -> dict: ...
+    async def list_containers(self, all_: bool, limit: int, size: bool,
+                              filters: dict[str, list[str]]) -> list[dict]: ...
 
 
 def stream_content_type(request: Request, tty: bool) -> str:
@@ -91,7 +144,8 @@ class DetachScanner:
         return bytes(out), False
 
 
-async def relay(client: Any, process: Any, tty: bool, stdin: bool, detach_keys: bytes) -> bool:
+async def relay(client: ClientStream, process: AttachedProcess, tty: bool, stdin: bool,
+                detach_keys: bytes) -> bool:
     """Copy process output to the client (framed unless tty) and client input to the process,
     until the process ends, the client detaches, or the client goes away. True: it detached."""
     detached_by_keys = False
@@ -151,28 +205,26 @@ def _log_options(request: Request) -> LogOptions:
     return options
 
 
-def _encode_log_line(line: Any, options: LogOptions, tty: bool) -> bytes:
+def _encode_log_line(line: LogLine, options: LogOptions, tty: bool) -> bytes:
     data = line.render(options)
     if tty:
         return data
     return frame(2 if line.stream == "stderr" else 1, data)
 
 
-def register(router: Router, engine: Any) -> None:
-    containers: ContainerBackend = engine.containers
-    execs = engine.execs
-
+def register(router: Router, containers: ContainerBackend, execs: ExecBackend,
+             views: ContainerViews) -> None:
     async def create(request: Request) -> Response:
         body = await request.json(default=None)
         name = request.arg("name") or None
         return json_response(await containers.create(body, name), 201)
 
     async def inspect(request: Request) -> Response:
-        return json_response(await engine.inspect_container(request.params["id"],
-                                                            request.flag("size")))
+        return json_response(await views.inspect_container(request.params["id"],
+                                                           request.flag("size")))
 
     async def list_(request: Request) -> Response:
-        return json_response(await engine.list_containers(
+        return json_response(await views.list_containers(
             request.flag("all"), request.int_arg("limit", -1) or -1,
             request.flag("size"), request.filters()))
 
@@ -224,9 +276,9 @@ def register(router: Router, engine: Any) -> None:
         want_stdin, stream = request.flag("stdin"), request.flag("stream")
         want_stdout, want_stderr = request.flag("stdout"), request.flag("stderr")
         replay_logs = request.flag("logs")
-        detach_keys = parse_detach_keys(request.arg("detachKeys") or engine.detach_keys_default())
+        detach_keys = parse_detach_keys(request.arg("detachKeys"))
 
-        async def handler(client: Any) -> None:
+        async def handler(client: ClientStream) -> None:
             if replay_logs and container.log_path:
                 options = LogOptions(stdout=want_stdout, stderr=want_stderr)
                 async for line in containers.logs(container.id, options):
@@ -300,9 +352,9 @@ def register(router: Router, engine: Any) -> None:
             await execs.start(exec_id, True, tty)
             return Response(200, b"", content_type="application/json")
         stdin = bool(instance.config.get("AttachStdin"))
-        keys = parse_detach_keys(instance.config.get("DetachKeys") or engine.detach_keys_default())
+        keys = parse_detach_keys(instance.config.get("DetachKeys"))
 
-        async def handler(client: Any) -> None:
+        async def handler(client: ClientStream) -> None:
             # Like dockerd: the connection is hijacked first; a process that cannot start is
             # reported in the stream, and its exit code (126/127) in exec inspect.
             try:
@@ -345,7 +397,7 @@ def register(router: Router, engine: Any) -> None:
     router.add("GET", "/exec/{id}/json", exec_inspect)
 
 
-async def _first_or_error(lines: AsyncIterator[Any]) -> Any:
+async def _first_or_error(lines: AsyncIterator[LogLine]) -> LogLine | None:
     """Pull the first line before answering, so errors (no log driver) become HTTP errors."""
     try:
         return await lines.__anext__()

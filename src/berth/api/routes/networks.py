@@ -23,10 +23,6 @@ class NetworkBackend(Protocol):
     async def disconnect(self, ref: str, container_ref: str, force: bool = False) -> None: ...
 
 
-class NetworksEngine(Protocol):
-    networks: NetworkBackend
-
-
 def _object(body: Any, what: str) -> dict[str, Any]:
     if body is None:
         return {}
@@ -35,28 +31,28 @@ def _object(body: Any, what: str) -> dict[str, Any]:
     return body
 
 
-def register(router: Router, engine: NetworksEngine) -> None:
+def register(router: Router, networks: NetworkBackend) -> None:
     async def list_networks(request: Request) -> Response:
-        networks = await engine.networks.list_networks(request.filters())
+        listed = await networks.list_networks(request.filters())
         if not request.version_at_least(*CONTAINERS_IN_LIST_BEFORE):
-            networks = [await engine.networks.inspect(n["Id"]) for n in networks]
-        return json_response(networks)
+            listed = [await networks.inspect(n["Id"]) for n in listed]
+        return json_response(listed)
 
     async def inspect(request: Request) -> Response:
         verbose = request.flag("verbose")
-        return json_response(await engine.networks.inspect(request.params["id"], verbose,
+        return json_response(await networks.inspect(request.params["id"], verbose,
                                                            request.arg("scope") or ""))
 
     async def create(request: Request) -> Response:
         body = _object(await request.json({}), "network create")
-        return json_response(await engine.networks.create(body), 201)
+        return json_response(await networks.create(body), 201)
 
     async def remove(request: Request) -> Response:
-        await engine.networks.remove(request.params["id"])
+        await networks.remove(request.params["id"])
         return empty(204)
 
     async def prune(request: Request) -> Response:
-        return json_response(await engine.networks.prune(request.filters()))
+        return json_response(await networks.prune(request.filters()))
 
     async def connect(request: Request) -> Response:
         body = _object(await request.json({}), "network connect")
@@ -66,7 +62,7 @@ def register(router: Router, engine: NetworksEngine) -> None:
         config = body.get("EndpointConfig")
         if config is not None and not isinstance(config, dict):
             raise InvalidParameter("invalid JSON: EndpointConfig must be an object")
-        await engine.networks.connect(request.params["id"], container, config)
+        await networks.connect(request.params["id"], container, config)
         return empty(200)
 
     async def disconnect(request: Request) -> Response:
@@ -74,7 +70,7 @@ def register(router: Router, engine: NetworksEngine) -> None:
         container = body.get("Container")
         if not isinstance(container, str) or not container:
             raise InvalidParameter("container is required")
-        await engine.networks.disconnect(request.params["id"], container, bool(body.get("Force")))
+        await networks.disconnect(request.params["id"], container, bool(body.get("Force")))
         return empty(200)
 
     router.add("GET", "/networks", list_networks)

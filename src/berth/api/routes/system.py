@@ -1,4 +1,5 @@
-"""System routes: ping, version, info, events, and the swarm/plugin answers of a plain node."""
+"""System routes: ping, version, info, events, disk usage (``/system/df``) and the build
+cache's prune, and the swarm/plugin answers of a plain node."""
 
 from __future__ import annotations
 
@@ -7,20 +8,34 @@ from typing import Any, AsyncIterator, Protocol
 
 from berth.api.http import Request, Response, StreamResponse, json_response
 from berth.api.router import Router
-from berth.errors import Unavailable
+from berth.errors import InvalidParameter, Unavailable
 
 SWARM_INACTIVE = ("This node is not a swarm manager. Use \"docker swarm init\" or "
                   "\"docker swarm join\" to connect this node to swarm and try again.")
 
 
+class EventRecord(Protocol):
+    def to_json(self) -> dict[str, Any]: ...
+
+
 class SystemBackend(Protocol):
+    """What these routes need from the engine itself (``Engine``)."""
+
     def version(self) -> dict: ...
     def info(self) -> dict: ...
     def subscribe_events(self, since: str | None, until: str | None,
-                         filters: dict[str, list[str]]) -> AsyncIterator[Any]: ...
+                         filters: dict[str, list[str]]) -> AsyncIterator[EventRecord]: ...
 
 
-def register(router: Router, engine: SystemBackend) -> None:
+class UsageBackend(Protocol):
+    """What images, containers, volumes and the build cache take (``engine.usage``)."""
+
+    async def disk_usage(self, types: list[str] | None) -> dict: ...
+    def prune_build_cache(self, all_: bool, filters: dict[str, list[str]],
+                          keep_storage: int) -> dict: ...
+
+
+def register(router: Router, backend: SystemBackend, usage: UsageBackend) -> None:
     ping_headers = [("Builder-Version", "1"), ("Docker-Experimental", "false"),
                     ("Swarm", "inactive"),
                     ("Cache-Control", "no-cache, no-store, must-revalidate"), ("Pragma", "no-cache")]
@@ -29,15 +44,29 @@ def register(router: Router, engine: SystemBackend) -> None:
         return Response(200, b"OK", list(ping_headers), "text/plain; charset=utf-8")
 
     async def version(request: Request) -> Response:
-        return json_response(engine.version())
+        return json_response(backend.version())
 
     async def info(request: Request) -> Response:
-        return json_response(engine.info())
+        return json_response(backend.info())
 
     async def events(request: Request) -> StreamResponse:
         filters = request.filters()
-        subscription = engine.subscribe_events(request.arg("since"), request.arg("until"), filters)
+        subscription = backend.subscribe_events(request.arg("since"), request.arg("until"), filters)
         return StreamResponse(_encode_events(subscription))
+
+    async def disk_usage(request: Request) -> Response:
+        types = request.query.get("type") if request.version_at_least(1, 42) else None
+        return json_response(await usage.disk_usage(types or None))
+
+    async def build_prune(request: Request) -> Response:
+        filters = request.filters()
+        keep = request.arg("keep-storage") or "0"
+        try:
+            keep_storage = int(keep)
+        except ValueError:
+            raise InvalidParameter(f"keep-storage is in bytes and expects an integer, got {keep}: "
+                                   f"strconv.Atoi: parsing \"{keep}\": invalid syntax") from None
+        return json_response(usage.prune_build_cache(request.flag("all"), filters, keep_storage))
 
     async def not_a_swarm(request: Request) -> Response:
         raise Unavailable(SWARM_INACTIVE)
@@ -51,6 +80,8 @@ def register(router: Router, engine: SystemBackend) -> None:
     router.add("GET", "/info", info)
     router.add("GET", "/events", events)
     router.add("GET", "/plugins", no_plugins)
+    router.add("GET", "/system/df", disk_usage)
+    router.add("POST", "/build/prune", build_prune)
     for method, path in (("GET", "/swarm"), ("POST", "/swarm/init"), ("POST", "/swarm/join"),
                          ("POST", "/swarm/leave"), ("POST", "/swarm/update"),
                          ("GET", "/swarm/unlockkey"), ("POST", "/swarm/unlock"),
@@ -62,7 +93,7 @@ def register(router: Router, engine: SystemBackend) -> None:
         router.add(method, path, not_a_swarm)
 
 
-async def _encode_events(events: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+async def _encode_events(events: AsyncIterator[EventRecord]) -> AsyncIterator[bytes]:
     try:
         async for event in events:
             yield json.dumps(event.to_json(), separators=(",", ":")).encode() + b"\n"

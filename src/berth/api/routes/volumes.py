@@ -16,6 +16,8 @@ NO_SWARM_UPDATE = "volume update only valid for cluster volumes, but swarm is un
 
 
 class VolumeBackend(Protocol):
+    """What these routes need from ``engine.volumes``."""
+
     def create(self, name: str | None = None, driver: str | None = None,
                driver_opts: Mapping[str, str] | None = None,
                labels: Mapping[str, str] | None = None) -> dict: ...
@@ -26,14 +28,10 @@ class VolumeBackend(Protocol):
     def prune(self, filters: Mapping[str, Sequence[str]] | None = None) -> dict: ...
 
 
-class VolumesEngine(Protocol):
-    volumes: VolumeBackend
-
-
-def register(router: Router, engine: VolumesEngine) -> None:
+def register(router: Router, volumes: VolumeBackend) -> None:
     async def list_volumes(request: Request) -> Response:
-        volumes, warnings = engine.volumes.list_volumes(request.filters())
-        return json_response({"Volumes": volumes, "Warnings": warnings or None})
+        listed, warnings = volumes.list_volumes(request.filters())
+        return json_response({"Volumes": listed, "Warnings": warnings or None})
 
     async def create(request: Request) -> Response:
         body = await request.json({})
@@ -46,15 +44,15 @@ def register(router: Router, engine: VolumesEngine) -> None:
         driver = _string(body, "Driver")
         driver_opts = _string_map(body, "DriverOpts")
         labels = _string_map(body, "Labels")
-        volume = await asyncio.to_thread(engine.volumes.create, name or None, driver or None,
+        volume = await asyncio.to_thread(volumes.create, name or None, driver or None,
                                          driver_opts, labels)
         return json_response(volume, 201)
 
     async def inspect(request: Request) -> Response:
-        return json_response(engine.volumes.get(request.params["name"]))
+        return json_response(volumes.get(request.params["name"]))
 
     async def remove(request: Request) -> Response:
-        await asyncio.to_thread(engine.volumes.remove, request.params["name"],
+        await asyncio.to_thread(volumes.remove, request.params["name"],
                                 request.flag("force"))
         return empty(204)
 
@@ -62,7 +60,7 @@ def register(router: Router, engine: VolumesEngine) -> None:
         filters = request.filters()
         if not request.version_at_least(*CLUSTER_VOLUMES_VERSION):
             filters["all"] = ["true"]  # before 1.42 prune took every unused volume
-        report = await asyncio.to_thread(engine.volumes.prune, filters)
+        report = await asyncio.to_thread(volumes.prune, filters)
         return json_response(report)
 
     async def update(request: Request) -> Response:

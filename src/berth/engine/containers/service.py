@@ -23,9 +23,8 @@ from berth.engine import mounts
 from berth.engine.mounts import MountPlan
 from berth.engine.containers import config as cconfig
 from berth.engine.containers import hostfiles, logattrs, startup
-from berth.engine.containers.logs import (LogLine, LogOptions, current_size, existing_lines,
-                                          follow_lines)
 from berth.engine.containers.health import HealthMonitor, validate as health_validate
+from berth.runtime.logread import LogLine, LogOptions, current_size, existing_lines, follow_lines
 from berth.engine.containers.record import Container
 from berth.engine.containers.records import ContainerRecords
 from berth.engine.containers.restart import RestartManager

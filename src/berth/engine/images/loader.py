@@ -310,11 +310,9 @@ class ImageLoader:
             return layer
 
     def _progress(self, short: str, done: int, total: int) -> None:
-        width = 50
-        filled = min(width, done * width // total) if total else width
-        bar = "=" * max(filled - 1, 0) + (">" if filled < width else "=") + " " * (width - filled)
+        """Docker's structured progress only: the API's writer renders the bar text."""
         self.emit({"status": "Loading layer", "progressDetail": {"current": done, "total": total},
-                   "progress": f"[{bar}] {_human(done)}/{_human(total)}", "id": short})
+                   "id": short})
 
     def _tag(self, image: Image, key: str) -> None:
         previous = self.service.lookup_tag(key)
@@ -354,10 +352,3 @@ def _valid_parent(image: Image, parent: Image) -> bool:
     return len(child_history) - len(parent_history) == 1 and \
         child_history[:len(parent_history)] == parent_history
 
-
-def _human(size: float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.4g}{unit}"
-        size /= 1000
-    return f"{size}B"

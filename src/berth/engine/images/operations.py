@@ -74,8 +74,8 @@ class ImageOperations:
     def list_images(self, all_: bool, filters: flt.Filters, shared_size: bool = False) -> list[dict]:
         return listing.list_images(self.images, filters, all_, shared_size=shared_size)
 
-    def inspect_image(self, ref: str, api_version: tuple[int, int] = (1, 47)) -> dict:
-        return views.inspect(self.images, self.images.get(ref), api_version)
+    def inspect_image(self, ref: str) -> dict:
+        return views.inspect(self.images, self.images.get(ref))
 
     def history(self, ref: str) -> list[dict]:
         return views.history(self.images, self.images.get(ref))

@@ -1,5 +1,6 @@
 """Docker's JSON views of images: `GET /images/json` entries, `GET /images/{name}/json`
-and `GET /images/{name}/history`, for API 1.24-1.47. Pure over the service's records."""
+and `GET /images/{name}/history`, in the shape of the current API (the routes adapt them
+for older clients). Pure over the service's records."""
 
 from __future__ import annotations
 
@@ -64,12 +65,13 @@ def summary(service: "ImageService", image: Image, tags: list[str], digests: lis
     }
 
 
-def inspect(service: "ImageService", image: Image, api_version: tuple[int, int] = (1, 47)) -> dict[str, Any]:
+def inspect(service: "ImageService", image: Image) -> dict[str, Any]:
+    """The whole document, as moby's image backend returns it (``Created`` is "" when the
+    config has none; ``Container`` and ``ContainerConfig`` included): the API route shapes
+    it for each API version."""
     document = image.document
     created_ns = parse_ns(document.get("created"))
     created = go_time(created_ns) if created_ns is not None else ""
-    if not created and api_version < (1, 44):
-        created = ZERO_TIME
     size = service.size_of(image.id)
     data: dict[str, Any] = {
         "Id": image.id,
@@ -89,11 +91,8 @@ def inspect(service: "ImageService", image: Image, api_version: tuple[int, int] 
     if document.get("os.version"):
         data["OsVersion"] = document["os.version"]
     data["Size"] = size
-    if api_version < (1, 44):
-        data["VirtualSize"] = size
-    if api_version < (1, 45):
-        data["Container"] = document.get("container", "")
-        data["ContainerConfig"] = api_config(document.get("container_config"))
+    data["Container"] = document.get("container", "")
+    data["ContainerConfig"] = api_config(document.get("container_config"))
     data["GraphDriver"] = {"Data": _graph_data(service, image), "Name": service.driver_name}
     data["RootFS"] = {"Type": (document.get("rootfs") or {}).get("type") or "layers",
                       "Layers": image.diff_ids}

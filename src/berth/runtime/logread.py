@@ -1,4 +1,8 @@
-"""Reading a container's json-file log for `docker logs`: filters, tail, follow."""
+"""Reading a container's json-file log (the files ``berth.runtime.logs`` writes) for
+`docker logs` and attach's log replay: stream and time filters, tail, follow across rotation.
+
+The engine opens the reader for a container; the API renders the lines (``LogLine.render``)
+with the options the client asked for (``LogOptions``)."""
 
 from __future__ import annotations
 
