@@ -74,6 +74,10 @@ class Namespace:
     def changed(self, name: str) -> bool:
         return name in self._changed
 
+    def any_changed(self) -> bool:
+        """Was any flag given at all?"""
+        return bool(self._changed)
+
     def __repr__(self) -> str:
         items = {k: v for k, v in vars(self).items() if not k.startswith("_")}
         return f"Namespace({items})"

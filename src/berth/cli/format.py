@@ -113,9 +113,9 @@ def _row_json(value: Any) -> str:
 
         fields = {k: v for k, v in vars(value).items() if not k.startswith("_")}
         return dumps(fields)
-    from berth.gotemplate._funcs import json_
+    from berth.gotemplate import to_json
 
-    return json_(value)
+    return to_json(value)
 
 
 LIST_FUNCS: dict[str, Callable[..., Any]] = {"json": _row_json}
@@ -137,7 +137,7 @@ class HeaderContext:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        from berth.gotemplate._values import MISSING
+        from berth.gotemplate import MISSING
 
         return self._titles.get(name, MISSING)
 

@@ -29,11 +29,14 @@ from typing import Any, Callable
 
 from ._errors import TemplateError
 from ._exec import Executor
-from ._funcs import function_table
+from ._funcs import function_table, json_
 from ._parser import Parser
 from ._values import MISSING
 
-__all__ = ["Template", "TemplateError", "render"]
+# MISSING: a field without a value (prints "<no value>"); to_json: the template's json.
+to_json = json_
+
+__all__ = ["MISSING", "Template", "TemplateError", "render", "to_json"]
 
 
 class Template:

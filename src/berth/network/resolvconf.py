@@ -3,6 +3,7 @@
 
 Docker's rules:
 
+- A container on the host's network gets the host's nameservers, localhost ones included.
 - A container on the default bridge (no embedded DNS) gets the host's resolv.conf with
   localhost nameservers removed (they are unreachable from its netns); if none are left,
   Google's 8.8.8.8 and 8.8.4.4. ``--dns``, ``--dns-search`` and ``--dns-opt`` replace the
@@ -100,8 +101,10 @@ def render(conf: ResolvConf, comment: str = "") -> str:
 
 
 def container_resolv_conf(host_text: str, *, embedded: str | None = None, dns: list[str] | None = None,
-                          dns_search: list[str] | None = None, dns_options: list[str] | None = None) -> str:
-    """A container's /etc/resolv.conf (see the module docstring for the rules)."""
+                          dns_search: list[str] | None = None, dns_options: list[str] | None = None,
+                          host_network: bool = False) -> str:
+    """A container's /etc/resolv.conf (see the module docstring for the rules). On the
+    host's network (``host_network``) the host's localhost nameservers reach: they stay."""
     host = parse(host_text)
     search = list(dns_search) if dns_search else host.search
     if search == ["."]:  # --dns-search . means "no search domains"
@@ -114,6 +117,8 @@ def container_resolv_conf(host_text: str, *, embedded: str | None = None, dns: l
                       + (", ".join(dns) if dns else "host"))
     if dns:
         servers = list(dns)
+    elif host_network:
+        servers = list(host.nameservers)
     else:
         servers = [ns for ns in host.nameservers if not _is_local(ns)] or list(DEFAULT_NAMESERVERS)
     return render(ResolvConf(servers, search, options))

@@ -208,6 +208,51 @@ def check_cpu_limits(nano: int, period: int, quota: int, shares: int, ncpu: int)
         raise InvalidParameter(f"invalid CPU shares ({shares}): value must be a positive integer")
 
 
+def check_cpusets(cpus: str, mems: str, root: str = CGROUP_ROOT) -> None:
+    """``--cpuset-cpus``/``--cpuset-mems`` within what the host has (moby's texts)."""
+    for wanted, kind, label in ((cpus, "cpus", "CPUs"), (mems, "mems", "memory nodes")):
+        if not wanted:
+            continue
+        available = available_cpuset(kind, root)
+        try:
+            requested = _cpu_list(wanted)
+        except ValueError:
+            raise InvalidParameter(f"Invalid value {wanted} for cpuset {kind}: invalid format: "
+                                   f"{wanted}") from None
+        if not requested <= _cpu_list(available):
+            raise InvalidParameter(f"Requested {label} are not available - requested {wanted}, "
+                                   f"available: {available}")
+
+
+def available_cpuset(kind: str, root: str = CGROUP_ROOT) -> str:
+    """The host's cpuset (``cpus`` or ``mems``) as the root cgroup lists it."""
+    for path in (f"{root}/cpuset/cpuset.{kind}", f"{root}/cpuset.{kind}.effective"):
+        try:
+            with open(path, encoding="ascii") as handle:
+                value = handle.read().strip()
+        except OSError:
+            continue
+        if value:
+            return value
+    return f"0-{(os.cpu_count() or 1) - 1}" if kind == "cpus" else "0"
+
+
+def _cpu_list(text: str) -> set[int]:
+    """"0-2,4" -> {0,1,2,4}; ValueError when malformed."""
+    out: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            raise ValueError(text)
+        low, sep, high = part.partition("-")
+        first = int(low)
+        last = int(high) if sep else first
+        if last < first or first < 0:
+            raise ValueError(text)
+        out.update(range(first, last + 1))
+    return out
+
+
 def _cpu_resources(hc: dict[str, Any], ncpu: int) -> dict[str, Any]:
     nano = int(hc.get("NanoCpus") or hc.get("NanoCPUs") or 0)
     period = int(hc.get("CpuPeriod") or 0)

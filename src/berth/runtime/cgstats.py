@@ -328,6 +328,16 @@ def system_cpu() -> tuple[int, int]:
     return parse_proc_stat(_read_or("/proc/stat"))
 
 
+def cgroup_pids(dirs: dict[str, str]) -> list[int] | None:
+    """Every process in a container's cgroup, exec processes included: ``cgroup.procs`` of
+    the first of its controllers that it has (``Sampler.dirs``); None if it has none."""
+    for controller in ("pids", "memory", "cpu", "freezer", ""):
+        if controller in dirs:
+            with open(os.path.join(dirs[controller], "cgroup.procs"), encoding="ascii") as handle:
+                return [int(line) for line in handle.read().split()]
+    return None
+
+
 class Sampler:
     """Finds a container's cgroup directories (by the PID of its init) and reads a sample."""
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from berth.engine.containers import prune, resources, top
+from berth.engine.containers import prune, resources
+from berth.runtime import top
 from berth.engine.containers.record import Container
 from berth.errors import Conflict, InvalidParameter
 

@@ -111,13 +111,15 @@ def test_resolv_conf_rules():
     assert only_local.nameservers == ["8.8.8.8", "8.8.4.4"]
     embedded = resolvconf.parse(resolvconf.container_resolv_conf(host, embedded="127.0.0.11", dns_search=["."]))
     assert embedded.nameservers == ["127.0.0.11"] and embedded.search == [] and embedded.options == ["ndots:0", "edns0"]
+    on_host = resolvconf.parse(resolvconf.container_resolv_conf(host, host_network=True))
+    assert on_host.nameservers == ["127.0.0.53", "10.0.0.53"]  # the host's own resolver reaches
+    assert resolvconf.parse(resolvconf.container_resolv_conf(
+        host, host_network=True, dns=["10.9.9.9"])).nameservers == ["10.9.9.9"]
     assert resolvconf.upstreams(host) == [("127.0.0.53", 53), ("10.0.0.53", 53)]
     assert resolvconf.upstreams(host, dns=["127.0.0.1", "::1"]) == [("127.0.0.1", 53)]
 
 
 def test_host_resolv_conf_skips_systemd_resolveds_stub(tmp_path, monkeypatch):
-    from berth.engine.containers import hostfiles
-
     etc, upstream = tmp_path / "resolv.conf", tmp_path / "upstream.conf"
     monkeypatch.setattr(resolvconf, "HOST_FILE", str(etc))
     monkeypatch.setattr(resolvconf, "RESOLVED_UPSTREAM_FILE", str(upstream))
@@ -128,7 +130,6 @@ def test_host_resolv_conf_skips_systemd_resolveds_stub(tmp_path, monkeypatch):
     assert resolvconf.read_host() == "nameserver 10.0.0.53\n"
     etc.write_text("nameserver 10.1.1.1\n")
     assert resolvconf.read_host() == "nameserver 10.1.1.1\n"
-    assert hostfiles.host_resolv_conf() == "nameserver 10.1.1.1\n"  # the container side's name
 
 
 # ---- server -------------------------------------------------------------------------------------

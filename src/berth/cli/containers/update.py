@@ -10,7 +10,7 @@ from berth.cli.command import StatusError
 def update_body(opts: Any) -> dict:
     from berth.cli.opts.validate import parse_restart_policy
 
-    if not opts._changed:
+    if not opts.any_changed():
         raise StatusError("you must provide one or more flags when using this command", 1)
     restart = {"Name": "", "MaximumRetryCount": 0}
     if opts.restart:

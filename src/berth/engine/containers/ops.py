@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 from typing import Any, AsyncIterator
 
-from berth.engine.containers import prune as prunelib, resources, top as toplib
+from berth.engine.containers import prune as prunelib, resources
 from berth.engine.containers.health import HealthMonitor
 from berth.engine.containers.record import Container
 from berth.engine.containers.records import ContainerRecords
@@ -20,7 +19,7 @@ from berth.engine.containers.shims import Shims
 from berth.engine.containers.stats import StatsCollector
 from berth.engine.events import EventBus
 from berth.errors import BerthError, Conflict, SystemError_
-from berth.runtime import cgroups
+from berth.runtime import cgroups, cgstats, top as toplib
 from berth.storage.layers import LayerStore
 
 log = logging.getLogger("berth.containers")
@@ -102,10 +101,9 @@ class ContainerOps:
         included), else ``runc ps`` (a read, which the daemon may make beside the shim)."""
         pid = int(container.state.get("Pid") or 0)
         try:
-            dirs = self.stats_collector.sampler.dirs(container.id, pid)
-            for controller in ("pids", "memory", "cpu", "freezer", ""):
-                if controller in dirs:
-                    return toplib.cgroup_pids(os.path.join(dirs[controller], "cgroup.procs"))
+            pids = cgstats.cgroup_pids(self.stats_collector.sampler.dirs(container.id, pid))
+            if pids is not None:
+                return pids
         except OSError:
             pass
         try:

@@ -17,7 +17,8 @@ from typing import Any
 
 from berth.engine.containers.restart import validate_policy
 from berth.errors import Conflict, InvalidParameter
-from berth.runtime.cgroups import BLKIO_WEIGHT_DISCARDED, MIN_MEMORY, check_cpu_limits
+from berth.runtime.cgroups import (BLKIO_WEIGHT_DISCARDED, MIN_MEMORY, check_cpu_limits,
+                                   check_cpusets)
 
 RESOURCE_KEYS = ("CpuShares", "Memory", "NanoCpus", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod",
                  "CpuRealtimeRuntime", "CpusetCpus", "CpusetMems", "MemoryReservation",
@@ -54,39 +55,6 @@ def parse_update(body: Any) -> dict[str, Any]:
     return update
 
 
-def _cpu_list(text: str) -> set[int]:
-    """"0-2,4" -> {0,1,2,4}; ValueError when malformed."""
-    out: set[int] = set()
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            raise ValueError(text)
-        low, sep, high = part.partition("-")
-        first = int(low)
-        last = int(high) if sep else first
-        if last < first or first < 0:
-            raise ValueError(text)
-        out.update(range(first, last + 1))
-    return out
-
-
-def _read(path: str, default: str) -> str:
-    try:
-        with open(path, encoding="ascii") as handle:
-            return handle.read().strip()
-    except OSError:
-        return default
-
-
-def available_cpuset(kind: str) -> str:
-    """The host's cpuset (``cpus`` or ``mems``) as the root cgroup lists it."""
-    for path in (f"/sys/fs/cgroup/cpuset/cpuset.{kind}", f"/sys/fs/cgroup/cpuset.{kind}.effective"):
-        value = _read(path, "")
-        if value:
-            return value
-    return f"0-{(os.cpu_count() or 1) - 1}" if kind == "cpus" else "0"
-
-
 def validate_update(update: dict[str, Any], swap_supported: bool = True,
                     ncpu: int | None = None, blkio_weight: bool = True) -> list[str]:
     """verifyPlatformContainerResources (update mode) and the restart policy; warnings.
@@ -115,19 +83,7 @@ def validate_update(update: dict[str, Any], swap_supported: bool = True,
     check_cpu_limits(int(update.get("NanoCpus") or 0), int(update.get("CpuPeriod") or 0),
                      int(update.get("CpuQuota") or 0), int(update.get("CpuShares") or 0),
                      ncpu or os.cpu_count() or 1)
-    for key, kind, label in (("CpusetCpus", "cpus", "CPUs"), ("CpusetMems", "mems", "memory nodes")):
-        wanted = update.get(key) or ""
-        if not wanted:
-            continue
-        available = available_cpuset(kind)
-        try:
-            requested = _cpu_list(wanted)
-        except ValueError:
-            raise InvalidParameter(f"Invalid value {wanted} for cpuset {kind}: invalid format: "
-                                   f"{wanted}") from None
-        if not requested <= _cpu_list(available):
-            raise InvalidParameter(f"Requested {label} are not available - requested {wanted}, "
-                                   f"available: {available}")
+    check_cpusets(update.get("CpusetCpus") or "", update.get("CpusetMems") or "")
     weight = int(update.get("BlkioWeight") or 0)
     if weight > 0 and not blkio_weight:
         warnings.append(BLKIO_WEIGHT_DISCARDED)

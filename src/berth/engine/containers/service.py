@@ -22,7 +22,7 @@ from berth.engine import ids
 from berth.engine import mounts
 from berth.engine.mounts import MountPlan
 from berth.engine.containers import config as cconfig
-from berth.engine.containers import hostfiles, logattrs, startup
+from berth.engine.containers import logattrs, startup
 from berth.engine.containers.health import HealthMonitor, validate as health_validate
 from berth.runtime.logread import LogLine, LogOptions, current_size, existing_lines, follow_lines
 from berth.engine.containers.record import Container
@@ -34,7 +34,9 @@ from berth.engine.containers.streams import (AsyncShimStream, exit_notice, wait_
 from berth.engine.containers.waits import ExitWaits
 from berth.engine.volumes import VolumeService
 from berth.errors import BerthError, Conflict, InvalidParameter, NotFound, NotModified, SystemError_
+from berth.network import hostfiles
 from berth.runtime import cgroups, initlayer, oci, shim as shimlib, spec as speclib
+from berth.storage import fsutil
 from berth.storage.layers import LayerStore
 from berth.storage.trash import Trash
 from berth.timeutil import rfc3339_nano
@@ -52,6 +54,16 @@ class AttachRequest:
     stdout: bool
     stderr: bool
     ready: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+def _write_host_file(path: str, text: str) -> None:
+    """Replace the file so a running container's readers see the old or the new one. The
+    first write (a first start: no container reads it yet) creates it in place, a rename less."""
+    data = text.encode()
+    try:
+        fsutil.write_new_files(os.path.dirname(path), {os.path.basename(path): data}, durable=False)
+    except FileExistsError:
+        fsutil.atomic_write(path, data, durable=False)
 
 
 def _own_pid_namespace(container: Container) -> bool:
@@ -74,8 +86,8 @@ class ContainerNetworking(Protocol):
     the container's network namespace and endpoints, fills NetworkSettings and returns the
     netns path for the OCI spec (None: runc makes a private one; host mode: none at all);
     ``teardown_container`` undoes it when the container stops; ``remove_container`` forgets
-    it when it is removed; ``host_files`` gives the hosts/resolv.conf of containers that
-    share or use networks (empty: the defaults)."""
+    it when it is removed; ``host_files`` gives the texts of its /etc/hosts and
+    /etc/resolv.conf (keys ``hosts`` and ``resolv.conf``)."""
 
     def prepare_create(self, config: dict[str, Any], host_config: dict[str, Any],
                        networking: dict[str, Any]) -> dict[str, Any]: ...
@@ -343,22 +355,13 @@ class ContainerService:
 
     def _build_spec(self, container: Container, rootfs: str, netns: str | None) -> dict[str, Any]:
         directory = os.path.join(self.root, container.id)
-        host_network = container.host_config.get("NetworkMode") == "host"
         hostname = hostfiles.hostname_for(container.id, container.config, container.host_config)
         container.config["Hostname"] = hostname
         paths = {name: os.path.join(directory, name) for name in ("hostname", "hosts", "resolv.conf")}
-        hostfiles.write_atomic(paths["hostname"], hostname + "\n")
-        # resolv.conf (embedded DNS on user networks), the hosts file of a container:<id>
-        # target and the host-gateway address come from the network service
         files = self.networks.host_files(container)
-        hostfiles.write_atomic(paths["hosts"], files.get("hosts") or hostfiles.hosts_file(
-            hostname, container.config.get("Domainname") or "", self._addresses(container),
-            container.host_config.get("ExtraHosts"), host_gateway=files.get("host_gateway"),
-            host_network=host_network))
-        hostfiles.write_atomic(paths["resolv.conf"], files.get("resolv.conf") or hostfiles.resolv_conf(
-            hostfiles.host_resolv_conf(), container.host_config.get("Dns"),
-            container.host_config.get("DnsSearch"), container.host_config.get("DnsOptions"),
-            host_network=host_network))
+        for name, text in (("hostname", hostname + "\n"), ("hosts", files["hosts"]),
+                           ("resolv.conf", files["resolv.conf"])):
+            _write_host_file(paths[name], text)
         container.hostname_path = paths["hostname"]
         container.hosts_path = paths["hosts"]
         container.resolv_conf_path = paths["resolv.conf"]
@@ -380,10 +383,6 @@ class ContainerService:
         if propagation:
             spec.setdefault("linux", {})["rootfsPropagation"] = propagation
         return spec
-
-    def _addresses(self, container: Container) -> list[str]:
-        networks = (container.network_settings or {}).get("Networks") or {}
-        return [n["IPAddress"] for n in networks.values() if n.get("IPAddress")]
 
     def _shim_options(self, container: Container) -> shimlib.ShimOptions:
         driver, log_opts = self._log_driver(container.host_config)

@@ -36,7 +36,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
 from berth.engine import ids
-from berth.engine.containers import hostfiles
 from berth.engine.events import EventBus
 from berth.engine.networks import model
 from berth.engine.networks import settings as nset
@@ -46,6 +45,7 @@ from berth.engine.store import Store, register_schema
 from berth.errors import BerthError, Conflict, Forbidden, InvalidParameter, NotFound, SystemError_
 from berth.network import bridge as brlib
 from berth.network import dns as dnslib
+from berth.network import hostfiles
 from berth.network import host as hostlib
 from berth.network import ipam as ipamlib
 from berth.network import ports as portlib
@@ -824,15 +824,12 @@ class NetworkService:
         return self._upstreams(dns)
 
     def host_files(self, container: Any) -> dict[str, str]:
-        """Overrides for the container's /etc files (called from the container service while it
-        writes them): ``resolv.conf`` text, ``hosts`` text, ``host_gateway`` address."""
-        out: dict[str, str] = {}
-        gateway = self.host_gateway_ip()
-        if gateway:
-            out["host_gateway"] = gateway
+        """The texts of the container's /etc/hosts and /etc/resolv.conf (the container service
+        writes them at start): a ``container:<id>`` container shares its target's; the others
+        get theirs from their networks (the embedded DNS on user networks) or, on the host's
+        network, from the host's."""
         mode = self._mode(container)
-        if mode == "host":
-            return out
+        out: dict[str, str] = {}
         if mode.startswith("container:"):
             try:
                 target = self.containers.get(mode.partition(":")[2])
@@ -842,11 +839,22 @@ class NetworkService:
                             out[key] = handle.read()
             except (BerthError, OSError):
                 pass
-            return out
-        out["resolv.conf"] = self._resolv_text(container)
+        host_network = mode == "host"
+        if "hosts" not in out:
+            out["hosts"] = self._hosts_text(container, host_network)
+        if "resolv.conf" not in out:
+            out["resolv.conf"] = self._resolv_text(container, host_network)
         return out
 
-    def _resolv_text(self, container: Any) -> str:
+    def _hosts_text(self, container: Any, host_network: bool = False) -> str:
+        networks = (container.network_settings or {}).get("Networks") or {}
+        addresses = [n["IPAddress"] for n in networks.values() if n.get("IPAddress")]
+        hostname = container.config.get("Hostname") or container.id[:12]
+        return hostfiles.hosts_file(hostname, container.config.get("Domainname") or "", addresses,
+                                    container.host_config.get("ExtraHosts"),
+                                    host_gateway=self.host_gateway_ip(), host_network=host_network)
+
+    def _resolv_text(self, container: Any, host_network: bool = False) -> str:
         hc = container.host_config
         dns = list(hc.get("Dns") or []) or list(_cfg(self.config, "dns", []) or [])
         search = list(hc.get("DnsSearch") or []) or list(_cfg(self.config, "dns_search", []) or [])
@@ -855,7 +863,8 @@ class NetworkService:
         embedded = EMBEDDED_DNS if sb is not None and sb.dns else None
         return resolvconf.container_resolv_conf(resolvconf.read_host(), embedded=embedded,
                                                  dns=dns or None, dns_search=search or None,
-                                                 dns_options=options or None)
+                                                 dns_options=options or None,
+                                                 host_network=host_network)
 
     def _rewrite_files(self, container: Any, resolv: bool) -> None:
         """After a hot connect/disconnect: /etc/hosts (and resolv.conf), in place (they are
@@ -865,12 +874,7 @@ class NetworkService:
                 with open(path, "r+", encoding="utf-8") as handle:
                     handle.write(text)
                     handle.truncate()
-        networks = container.network_settings.get("Networks") or {}
-        addresses = [n["IPAddress"] for n in networks.values() if n.get("IPAddress")]
-        hostname = container.config.get("Hostname") or container.id[:12]
-        overwrite(container.hosts_path, hostfiles.hosts_file(
-            hostname, container.config.get("Domainname") or "", addresses,
-            container.host_config.get("ExtraHosts"), host_gateway=self.host_gateway_ip()))
+        overwrite(container.hosts_path, self._hosts_text(container))
         if resolv:
             overwrite(container.resolv_conf_path, self._resolv_text(container))
 

@@ -1,5 +1,6 @@
 """``docker top``: the host's ``ps`` with the user's options, filtered to the container's
-processes (dockerd's ContainerTop). Pure helpers and the blocking runner."""
+processes (dockerd's ContainerTop). Pure helpers and the blocking runner; the container's
+processes come from its cgroup (``cgstats.cgroup_pids``)."""
 
 from __future__ import annotations
 
@@ -81,8 +82,3 @@ def run_ps(ps_args: str, pids: list[int]) -> str:
         return second.stdout.decode("utf-8", "replace")
     line = second.stderr.decode("utf-8", "replace").split("\n", 1)[0]
     raise SystemError_(f"ps: {line or f'exit status {second.returncode}'}")
-
-
-def cgroup_pids(procs_file: str) -> list[int]:
-    with open(procs_file, encoding="ascii") as handle:
-        return [int(line) for line in handle.read().split()]
