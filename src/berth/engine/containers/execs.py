@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from berth.engine.containers.observers import LifecycleObserver
 from berth.engine import ids
 from berth.engine.containers.records import ContainerRecords
 from berth.engine.containers.shims import Shims
@@ -56,7 +57,7 @@ class Exec:
         }
 
 
-class ExecService:
+class ExecService(LifecycleObserver):
     def __init__(self, records: ContainerRecords, shims: Shims):
         self.records = records
         self.shims = shims

@@ -21,6 +21,7 @@ import signal
 import time
 from typing import Any
 
+from berth.engine.containers.observers import LifecycleObserver
 from berth.engine import ids
 from berth.engine.containers.record import Container
 from berth.engine.containers.records import ContainerRecords
@@ -147,7 +148,7 @@ class LimitedBuffer:
 
 
 # -- the monitor -----------------------------------------------------------------------------
-class HealthMonitor:
+class HealthMonitor(LifecycleObserver):
     """One probe loop per running, unpaused container with a healthcheck."""
 
     def __init__(self, records: ContainerRecords, shims: Shims):

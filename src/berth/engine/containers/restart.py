@@ -25,6 +25,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
+from berth.engine.containers.observers import LifecycleObserver
 from berth.engine.containers.record import Container
 from berth.engine.containers.records import ContainerRecords
 from berth.engine.containers.waits import ExitWaits
@@ -120,7 +121,7 @@ def run_seconds(container: Container) -> float:
         return 0.0
 
 
-class RestartManager:
+class RestartManager(LifecycleObserver):
     """Applies each container's restart policy when it exits (an observer of the service)."""
 
     def __init__(self, records: ContainerRecords, waits: ExitWaits,

@@ -24,6 +24,7 @@ from berth.engine.mounts import MountPlan
 from berth.engine.containers import config as cconfig
 from berth.engine.containers import logattrs, startup
 from berth.engine.containers.health import HealthMonitor, validate as health_validate
+from berth.engine.containers.observers import LifecycleObserver
 from berth.runtime.logread import LogLine, LogOptions, current_size, existing_lines, follow_lines
 from berth.engine.containers.record import Container
 from berth.engine.containers.records import ContainerRecords
@@ -135,12 +136,10 @@ class ContainerService:
         # (runc delete) and then removes its state directory; starts and removals await it
         self._shim_ends: dict[str, asyncio.Task] = {}
         self._mounted: dict[str, list[MountPlan]] = {}
-        # Observers of starts, exits and removals: objects with optional on_start(container),
-        # on_exit(container), on_remove(container) and async shutdown() methods.
-        self.observers: list[Any] = [restarts, health]
+        self.observers: list[LifecycleObserver] = [restarts, health]
         self.shutting_down = False  # a daemon stopping its containers: not the user's stop
 
-    def add_observer(self, observer: Any) -> None:
+    def add_observer(self, observer: LifecycleObserver) -> None:
         self.observers.append(observer)
 
     # -- lookup ----------------------------------------------------------------------------
@@ -155,12 +154,10 @@ class ContainerService:
 
     def _notify(self, what: str, container: Container) -> None:
         for observer in self.observers:
-            handler = getattr(observer, what, None)
-            if handler:
-                try:
-                    handler(container)
-                except Exception:  # noqa: BLE001 - an observer must not break the lifecycle
-                    log.exception("%s observer failed for %s", what, container.id[:12])
+            try:
+                getattr(observer, what)(container)  # on_start, on_exit or on_remove
+            except Exception:  # noqa: BLE001 - an observer must not break the lifecycle
+                log.exception("%s observer failed for %s", what, container.id[:12])
 
     # -- create ----------------------------------------------------------------------------
     async def create(self, body: Any, name: str | None) -> dict[str, Any]:
@@ -835,12 +832,10 @@ class ContainerService:
         Pending restarts and health probes end either way."""
         self.shutting_down = True
         for observer in self.observers:
-            stop = getattr(observer, "shutdown", None)
-            if stop is not None:
-                try:
-                    await stop()
-                except Exception:  # noqa: BLE001 - shutting down regardless
-                    log.exception("observer shutdown failed")
+            try:
+                await observer.shutdown()
+            except Exception:  # noqa: BLE001 - shutting down regardless
+                log.exception("observer shutdown failed")
         running = [c for c in self.records if c.running]
         if not live_restore and running:
             for container in running:

@@ -10,7 +10,7 @@ for `docker top`, and cleaning up after a shim that died (``default_runtime``).
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable
 
 from berth.engine.containers.record import Container
 from berth.errors import InvalidParameter
@@ -80,19 +80,22 @@ class Shims:
 
     # Blocking: called from worker threads.
     def pause(self, container: Container) -> None:
-        self._control(container, "pause", lambda runtime: runtime.pause(container.id))
+        client = self.client(container.id)
+        self._control(container, client.pause, lambda runtime: runtime.pause(container.id))
 
     def resume(self, container: Container) -> None:
-        self._control(container, "resume", lambda runtime: runtime.resume(container.id))
+        client = self.client(container.id)
+        self._control(container, client.resume, lambda runtime: runtime.resume(container.id))
 
     def update(self, container: Container, resources: dict[str, Any]) -> None:
-        self._control(container, "update", lambda runtime: runtime.update(container.id, resources),
-                      resources)
-
-    def _control(self, container: Container, op: str, direct: Any, *args: Any) -> None:
         client = self.client(container.id)
+        self._control(container, lambda: client.update(resources),
+                      lambda runtime: runtime.update(container.id, resources))
+
+    def _control(self, container: Container, through_shim: Callable[[], None],
+                 direct: Callable[[oci.Runtime], None]) -> None:
         try:
-            getattr(client, op)(*args)
+            through_shim()
         except InvalidParameter as exc:
             # A shim started by an older berthd (kept across an upgrade by live-restore)
             # does not know the op: the runtime is called directly for it, as before.

@@ -13,6 +13,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
+from berth.engine.containers.observers import LifecycleObserver
 from berth.runtime.cgstats import Sampler, empty_blkio, empty_cpu, system_cpu
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def sample_document(container: "Container", system: tuple[int, int],
 
 
 # -- the collector ------------------------------------------------------------------------------
-class StatsCollector:
+class StatsCollector(LifecycleObserver):
     """Samples each watched container once per interval and hands the sample to every
     subscriber (a queue per ``docker stats`` stream). An observer of the container lifecycle:
     a removed container's streams end."""
