@@ -86,7 +86,7 @@ class ExecBackend(Protocol):
 
 
 class ContainerViews(Protocol):
-    """The container views that combine several services (on ``Engine`` today)."""
+    """The container views that join records with image facts (``engine.container_views``)."""
 
     async def inspect_container(self, ref: str, size: bool) -> dict: ...
     async def list_containers(self, all_: bool, limit: int, size: bool,
