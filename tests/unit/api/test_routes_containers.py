@@ -93,7 +93,7 @@ class FakeContainers(Recorder):
             raise InvalidParameter(f"invalid condition: \"{condition}\"")
 
         async def finish():
-            return {"StatusCode": 3, "Error": None}
+            return {"Error": None, "StatusCode": 3}
         return finish
 
     async def remove(self, ref, force=False, volumes=False):
@@ -154,8 +154,8 @@ class FakeExecs(Recorder):
             raise NotFound(f"No such exec instance: {exec_id}")
         return self.instances[exec_id]
 
-    async def start(self, exec_id, detach, tty=None):
-        self.record("start", exec_id, detach, tty)
+    async def start(self, exec_id, detach):
+        self.record("start", exec_id, detach)
         if self.start_error:
             raise self.start_error
         return None if detach else self.process
@@ -267,7 +267,7 @@ def test_start_stop_restart_kill(routes):
 def test_wait_streams_the_exit(routes):
     reply = call(routes.router, "POST", "/containers/web/wait")
     assert (reply.status, reply.content_type, reply.streamed) == (200, "application/json", True)
-    assert reply.body == b'{"StatusCode": 3, "Error": null}\n'
+    assert reply.body == b'{"Error":null,"StatusCode":3}\n'
     assert routes.containers.last == ("wait", "web", "not-running")
     call(routes.router, "POST", "/containers/web/wait?condition=removed")
     assert routes.containers.last == ("wait", "web", "removed")
@@ -457,7 +457,7 @@ def test_exec_create_inspect_resize(routes):
 def test_exec_start_detached(routes):
     reply = call(routes.router, "POST", "/exec/e1/start", {"Detach": True})
     assert (reply.status, reply.body, reply.content_type) == (200, b"", "application/json")
-    assert routes.execs.last == ("start", "e1", True, False)
+    assert routes.execs.last == ("start", "e1", True)
 
 
 def test_exec_start_relays_and_reports_the_end(routes):
@@ -466,7 +466,7 @@ def test_exec_start_relays_and_reports_the_end(routes):
                  client=client)
     assert reply.content_type == MULTIPLEXED
     assert bytes(client.written) == frame(1, b"exec out\n")
-    assert routes.execs.calls == [("start", "e1", False, False), ("stream_ended", "e1", 4)]
+    assert routes.execs.calls == [("start", "e1", False), ("stream_ended", "e1", 4)]
 
 
 def test_exec_start_tty_from_the_exec_config_and_its_detach_keys(routes):
@@ -475,7 +475,7 @@ def test_exec_start_tty_from_the_exec_config_and_its_detach_keys(routes):
     reply = call(routes.router, "POST", "/exec/etty/start", {}, client=client)
     assert reply.content_type == RAW
     assert bytes(routes.execs.process.stdin) == b"ab"
-    assert routes.execs.calls[0] == ("start", "etty", False, True)
+    assert routes.execs.calls[0] == ("start", "etty", False)
 
 
 def test_exec_start_failure_is_reported_in_the_stream(routes):
@@ -484,4 +484,4 @@ def test_exec_start_failure_is_reported_in_the_stream(routes):
     client = FakeClient()
     call(routes.router, "POST", "/exec/e1/start", {}, client=client)
     assert bytes(client.written) == frame(1, b"OCI runtime exec failed: no such file\r\n")
-    assert routes.execs.calls == [("start", "e1", False, False)]
+    assert routes.execs.calls == [("start", "e1", False)]

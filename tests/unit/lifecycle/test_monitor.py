@@ -36,7 +36,11 @@ def run_monitor(client):
     async def on_exit(container, result, notice=None):
         exits.append(result)
 
-    service = types.SimpleNamespace(record_exit=on_exit)
+    def end_orphan(container):  # what Shims does for a shim gone without a record
+        return {"exit_code": 137, "ended_by": "runtime"}
+
+    service = types.SimpleNamespace(record_exit=on_exit,
+                                    shims=types.SimpleNamespace(end_orphan=end_orphan))
     container = types.SimpleNamespace(id="c" * 64, host_config={})
     asyncio.run(ContainerService._monitor(service, container, client))
     return exits
@@ -47,14 +51,13 @@ def test_exit_of_a_shim_gone_before_the_wait_is_recorded(tmp_path):
     assert run_monitor(GoneShim(str(tmp_path), record)) == [record]
 
 
-def test_a_shim_gone_without_a_record_still_ends_the_container(tmp_path):
-    assert run_monitor(GoneShim(str(tmp_path))) == [
-        {"exit_code": 255, "error": f"shim of {tmp_path.name} is not running"}]
+def test_a_shim_gone_without_a_record_has_the_runtime_end_the_container(tmp_path):
+    assert run_monitor(GoneShim(str(tmp_path))) == [{"exit_code": 137, "ended_by": "runtime"}]
 
 
 def test_an_unexpected_error_still_ends_the_container(tmp_path):
     exits = run_monitor(GoneShim(str(tmp_path), wait_error=ValueError("bad reply")))
-    assert exits == [{"exit_code": 255, "error": "bad reply"}]
+    assert exits == [{"exit_code": 137, "ended_by": "runtime"}]
     exits = run_monitor(GoneShim(str(tmp_path), {"exit_code": 0}, wait_error=ShimGone("x")))
     assert exits == [{"exit_code": 0}]
 

@@ -80,7 +80,7 @@ class ExecBackend(Protocol):
 
     def create(self, ref: str, body: Any) -> str: ...
     def get(self, exec_id: str) -> ExecRecord: ...
-    async def start(self, exec_id: str, detach: bool, tty: bool | None) -> AttachedProcess | None: ...
+    async def start(self, exec_id: str, detach: bool) -> AttachedProcess | None: ...
     def stream_ended(self, exec_id: str, exit_code: int | None) -> None: ...
     async def resize(self, exec_id: str, height: int, width: int) -> None: ...
 
@@ -253,7 +253,7 @@ def register(router: Router, containers: ContainerBackend, execs: ExecBackend,
         finish = containers.prepare_wait(request.params["id"], request.arg("condition") or "not-running")
 
         async def body() -> AsyncIterator[bytes]:
-            yield json.dumps(await finish()).encode() + b"\n"
+            yield json.dumps(await finish(), separators=(",", ":")).encode() + b"\n"
         return StreamResponse(body())
 
     async def remove(request: Request) -> Response:
@@ -345,20 +345,22 @@ def register(router: Router, containers: ContainerBackend, execs: ExecBackend,
         exec_id = request.params["id"]
         instance = execs.get(exec_id)
         detach = bool(body.get("Detach"))
+        # As dockerd: the process gets the terminal its create asked for; the start's own
+        # Tty (the create's when the client sends none) only says how output is framed.
         tty = body.get("Tty")
         if tty is None:
             tty = bool(instance.config.get("Tty"))
         if detach:
-            await execs.start(exec_id, True, tty)
+            await execs.start(exec_id, True)
             return Response(200, b"", content_type="application/json")
         stdin = bool(instance.config.get("AttachStdin"))
         keys = parse_detach_keys(instance.config.get("DetachKeys"))
 
         async def handler(client: ClientStream) -> None:
             # Like dockerd: the connection is hijacked first; a process that cannot start is
-            # reported in the stream, and its exit code (126/127) in exec inspect.
+            # reported in the stream, and its exit code (126) in exec inspect.
             try:
-                process = await execs.start(exec_id, False, tty)
+                process = await execs.start(exec_id, False)
             except BerthError as exc:
                 text = exc.message.encode() + b"\r\n"
                 await client.write(text if tty else frame(1, text))

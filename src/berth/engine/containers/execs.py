@@ -16,8 +16,8 @@ from berth.engine import ids
 from berth.engine.containers.records import ContainerRecords
 from berth.engine.containers.shims import Shims
 from berth.engine.containers.streams import AsyncShimStream, wait_in_thread
-from berth.errors import Conflict, InvalidParameter, NotFound
-from berth.runtime import oci, shim as shimlib, spec as speclib
+from berth.errors import BerthError, Conflict, InvalidParameter, NotFound
+from berth.runtime import shim as shimlib, spec as speclib
 
 
 @dataclass
@@ -57,6 +57,13 @@ class Exec:
         }
 
 
+def _stopped_meanwhile(container: Any, exc: BerthError) -> bool:
+    """An exec start that failed because its container was stopping or being removed: the
+    client is told so (409), not that the runtime failed (500)."""
+    return (container.removal_in_progress or not container.running
+            or "stopped container" in exc.message or "not running" in exc.message)
+
+
 class ExecService(LifecycleObserver):
     def __init__(self, records: ContainerRecords, shims: Shims):
         self.records = records
@@ -91,7 +98,9 @@ class ExecService(LifecycleObserver):
         self.records.emit(container, f"exec_create: {instance.command}", execID=instance.id)
         return instance.id
 
-    async def start(self, exec_id: str, detach: bool, tty: bool | None = None) -> AsyncShimStream | None:
+    async def start(self, exec_id: str, detach: bool) -> AsyncShimStream | None:
+        """Run the exec process, with the terminal (or not) that its create asked for, as
+        dockerd: the start body's own ``Tty`` changes nothing."""
         instance = self.get(exec_id)
         if instance.started:
             raise Conflict(f"Error: Exec command {exec_id} has already run")
@@ -101,18 +110,24 @@ class ExecService(LifecycleObserver):
         instance.started = True
         self.records.emit(container, f"exec_start: {instance.command}", execID=instance.id)
         config = dict(instance.config)
-        if tty is not None:
-            config["Tty"] = tty
         try:
-            process = await asyncio.to_thread(self._process, container.id, config)
-            client = self.shims.client(container.id)
-            pid, raw = await asyncio.to_thread(
-                client.exec, instance.id, process, bool(config.get("AttachStdin")),
-                True, True, bool(config.get("Tty")), detach)
-        except BaseException as exc:
-            # as dockerd: a start that fails (unknown user, no such command...) leaves an
-            # exit code for `docker exec` to report, 126 unless the runtime said otherwise
-            instance.exit_code = exc.exit_code if isinstance(exc, oci.StartError) else 126
+            try:
+                process = await asyncio.to_thread(self._process, container.id, config)
+                client = self.shims.client(container.id)
+                pid, raw = await asyncio.to_thread(
+                    client.exec, instance.id, process, bool(config.get("AttachStdin")),
+                    True, True, bool(config.get("Tty")), detach)
+            except (FileNotFoundError, shimlib.ShimGone) as exc:
+                # the container stopped (or went) meanwhile: its bundle or shim is gone
+                raise Conflict(f"container {container.id} is not running") from exc
+            except BerthError as exc:
+                if _stopped_meanwhile(container, exc):
+                    raise Conflict(f"container {container.id} is not running") from exc
+                raise
+        except BaseException:
+            # as dockerd: a start that fails (unknown user, no such command, a container
+            # that stopped...) leaves exit code 126 for `docker exec` to report
+            instance.exit_code = 126
             instance.done.set()
             if instance.id in container.exec_ids:
                 container.exec_ids.remove(instance.id)

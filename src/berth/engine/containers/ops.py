@@ -33,6 +33,13 @@ def _not_running(container: Container) -> Conflict:
     return Conflict(f"container {container.id} is not running")
 
 
+def _check_not_removed(container: Container, action: str) -> None:
+    """A container being removed is being killed: freezing it now would stall its exit."""
+    if container.removal_in_progress or container.state.get("Dead"):
+        raise Conflict(f"container {container.id} is marked for removal and cannot be "
+                       f'"{action}"')
+
+
 class ContainerOps:
     def __init__(self, records: ContainerRecords, shims: Shims, health: HealthMonitor,
                  stats: StatsCollector, lifecycle: ContainerService, layers: LayerStore,
@@ -52,6 +59,7 @@ class ContainerOps:
         async with self.records.lock(container.id):
             if not container.running:
                 raise _not_running(container)
+            _check_not_removed(container, "pause")
             if container.paused:
                 raise Conflict(f"container {container.id} is already paused")
             if container.restarting:
@@ -72,6 +80,7 @@ class ContainerOps:
                 raise SystemError_(f"Container {container.id} is not paused")
             if not container.running:
                 raise _not_running(container)
+            _check_not_removed(container, "unpause")
             try:
                 await asyncio.to_thread(self.shims.resume, container)
             except BerthError as exc:

@@ -24,7 +24,7 @@
 
 3. Containers whose restart policy asks for it are started (``always``; ``unless-stopped``
    unless the user stopped it; ``on-failure`` after a non-zero exit, within its retries), and
-   stopped ``--rm`` containers are removed.
+   ``--rm`` containers that are not running are removed (started or not, as dockerd).
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ from berth.engine.volumes import VolumeService
 from berth.errors import BerthError, NotFound
 from berth.storage.drivers import mount as mnt
 from berth.storage.layers import LayerStore
-from berth.timeutil import rfc3339_nano
 
 log = logging.getLogger("berth.reconcile")
 
@@ -107,7 +106,7 @@ class Reconciler:
                 shutil.rmtree(os.path.join(states, name), ignore_errors=True)
         for name in _listdir(self.shims.runtime_root):
             if name not in known and _is_id(name):
-                self._runtime_delete(name)
+                self.shims.delete_runtime_state(name)
         self.volumes.release_all_but(known)
 
     def kill_leftover(self, container_id: str) -> None:
@@ -126,20 +125,7 @@ class Reconciler:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
-        self._runtime_delete(container_id)
-
-    def _runtime_delete(self, container_id: str) -> bool:
-        """``runc delete --force`` of a container no shim speaks for: True if the runtime
-        still knew it."""
-        try:
-            self.shims.default_runtime().delete(container_id, force=True)
-            return True
-        except NotFound:
-            return False
-        except BerthError as exc:
-            log.warning("runtime delete of %s: %s", container_id[:12], exc.message)
-            shutil.rmtree(os.path.join(self.shims.runtime_root, container_id), ignore_errors=True)
-            return False
+        self.shims.delete_runtime_state(container_id)
 
     # -- 2. each record -----------------------------------------------------------------------
     async def restore_one(self, container: Container, live_restore: bool,
@@ -163,7 +149,7 @@ class Reconciler:
                 return not live_restore
             result = await asyncio.to_thread(client.read_exit)
             if result is None:
-                result = await asyncio.to_thread(self._dead_shim, container)
+                result = await asyncio.to_thread(self.shims.end_orphan, container)
             await self.lifecycle.record_exit(container, result)
             return False
         # not running: nothing of it may be left alive or mounted
@@ -191,44 +177,23 @@ class Reconciler:
                                Restarting=False, Pid=0)
         self.records.save(container)
 
-    def _dead_shim(self, container: Container) -> dict[str, Any]:
-        """The shim died without recording an exit: end the container through the runtime
-        (no shim speaks for it any more)."""
-        runtime = self.shims.runtime_for(container)
-        code = 255
-        try:
-            status = runtime.state(container.id).get("status")
-        except BerthError:
-            status = None
-        if status in ("running", "paused", "created"):
-            code = 137
-            try:
-                runtime.kill(container.id, signal.SIGKILL, all=True)
-            except BerthError:
-                pass
-            if status == "paused":
-                try:
-                    runtime.resume(container.id)
-                except BerthError:
-                    pass
-        if status is not None:
-            self._runtime_delete(container.id)
-        log.warning("shim of %s is gone without an exit record; exit code %d",
-                    container.id[:12], code)
-        return {"exit_code": code, "finished_at": rfc3339_nano()}
-
     # -- 3. restart policies at daemon start --------------------------------------------------
     async def start_by_policy(self) -> None:
         to_start, to_remove = [], []
         for container in self.records:
-            if container.running or container.state.get("Dead") or not container.has_been_started:
+            if container.running:
+                continue
+            if container.host_config.get("AutoRemove"):
+                # as dockerd's restore: a --rm container that is not running goes, even one
+                # created and never started, or whose `docker run --rm` a crash cut short
+                to_remove.append(container)
+                continue
+            if container.state.get("Dead") or not container.has_been_started:
                 continue
             policy = Policy.of(container.host_config)
             if should_restart(policy, int(container.state.get("ExitCode") or 0),
                               container.has_been_manually_stopped, container.restart_count):
                 to_start.append(container)
-            elif container.host_config.get("AutoRemove"):
-                to_remove.append(container)
 
         async def start(container: Container) -> None:
             try:

@@ -45,6 +45,9 @@ from berth.timeutil import rfc3339_nano
 log = logging.getLogger("berth.containers")
 
 DEFAULT_STOP_TIMEOUT = 10
+KILL_EXIT_WAIT = 10.0       # seconds a SIGKILL's answer waits for the exit
+RECENTLY_REMOVED = 64       # auto-removed containers whose exit a late `wait` still gets
+AUTO_REMOVE_GRACE = 1.0     # seconds an exited --rm container stays when nobody waits for it
 
 
 @dataclass
@@ -136,6 +139,8 @@ class ContainerService:
         # (runc delete) and then removes its state directory; starts and removals await it
         self._shim_ends: dict[str, asyncio.Task] = {}
         self._mounted: dict[str, list[MountPlan]] = {}
+        # --rm containers removed lately: id -> (name, exit code), for waits that come late
+        self._auto_removed: dict[str, tuple[str, int]] = {}
         self.observers: list[LifecycleObserver] = [restarts, health]
         self.shutting_down = False  # a daemon stopping its containers: not the user's stop
 
@@ -483,8 +488,9 @@ class ContainerService:
             if not isinstance(exc, BerthError):
                 log.exception("waiting on the shim of %s failed", container.id[:12])
             # the shim unlinks its socket just before it writes exit.json: give it a moment
-            result = await asyncio.to_thread(client.read_exit_when_gone) or \
-                {"exit_code": 255, "error": getattr(exc, "message", None) or str(exc)}
+            result = await asyncio.to_thread(client.read_exit_when_gone)
+            if result is None:  # the shim died (killed?): its container may run on without it
+                result = await asyncio.to_thread(self.shims.end_orphan, container)
         await self.record_exit(container, result, notice)
 
     async def record_exit(self, container: Container, result: dict[str, Any],
@@ -516,7 +522,13 @@ class ContainerService:
             self.records.emit(container, "die", exitCode=str(code))
             self.waits.exited(container.id)
         if auto_remove:
-            await self._auto_remove(container)
+            if self.waits.removal_awaited(container.id):
+                await self._auto_remove(container)  # `docker run --rm` waits for it: at once
+            else:
+                # A client that started the container itself (docker-py's run: inspect, logs,
+                # then wait) still finds it for a moment, as dockerd is slow enough to let it.
+                asyncio.get_running_loop().call_later(
+                    AUTO_REMOVE_GRACE, lambda: asyncio.ensure_future(self._auto_remove(container)))
 
     async def _remove_state_when_ended(self, container_id: str,
                                        notice: shimlib.ExitNotice) -> None:
@@ -556,37 +568,49 @@ class ContainerService:
         if not container.running:
             raise Conflict(f"Cannot kill container: {ref}: Container {container.id} is not running")
         await self._signal(container, number)
+        # as dockerd's Kill: a SIGKILL is answered once the container has exited
+        if number == signals.SIGKILL and not await self.waits.wait_exit(container, KILL_EXIT_WAIT):
+            raise SystemError_("tried to kill container, but did not receive an exit event")
 
     async def _signal(self, container: Container, number: int, manual: bool = True) -> None:
-        # As dockerd's killWithSignal: the stop signal (any signal when no StopSignal is
-        # configured) or SIGKILL means "exit on next": the restart policy
-        # no longer applies; any kill marks the container manually stopped; a restarting
-        # container gets no signal; a paused one is thawed after the signal so it acts on it.
-        configured = container.config.get("StopSignal")
-        exit_on_next = (not configured or number == signals.SIGKILL
-                        or speclib.stop_signal(container.config) == number)
-        if exit_on_next:
-            self.restarts.exit_on_next(container.id)
-        if manual and not self.shutting_down:
-            container.has_been_manually_stopped = True
-            self.records.save(container)
-        if container.restarting:
+        """Send ``number`` to the container, ordered with its other state changes by its
+        lock: a pause in flight finishes first, so a paused container is thawed after the
+        signal (or it would never act on it)."""
+        failure: BaseException | None = None
+        async with self.records.lock(container.id):
+            if not container.running:
+                return  # exited meanwhile: nothing to signal
+            # As dockerd's killWithSignal: the stop signal (any signal when no StopSignal is
+            # configured) or SIGKILL means "exit on next": the restart policy no longer
+            # applies; any kill marks the container manually stopped; a restarting container
+            # gets no signal; a paused one is thawed after the signal so it acts on it.
+            configured = container.config.get("StopSignal")
+            exit_on_next = (not configured or number == signals.SIGKILL
+                            or speclib.stop_signal(container.config) == number)
             if exit_on_next:
-                self.restarts.cancel(container)
-            return
-        unpause = exit_on_next and container.paused
-        client = self.shims.client(container.id)
-        try:
-            await asyncio.to_thread(client.kill, number, False)
-        except (BerthError, OSError) as exc:
-            # the shim goes away when the container exits: give its exit a moment to arrive
-            if container.running and not await self.waits.wait_exit(container, 2.0):
-                message = exc.message if isinstance(exc, BerthError) else str(exc)
-                raise SystemError_(f"Cannot kill container: {container.id}: {message}") from exc
-            unpause = False
+                self.restarts.exit_on_next(container.id)
+            if manual and not self.shutting_down:
+                container.has_been_manually_stopped = True
+                self.records.save(container)
+            if container.restarting:
+                if exit_on_next:
+                    self.restarts.cancel(container)
+                return
+            client = self.shims.client(container.id)
+            try:
+                await asyncio.to_thread(client.kill, number, False)
+            except (BerthError, OSError) as exc:
+                failure = exc
+            else:
+                self.records.emit(container, "kill", signal=str(number))
+                if exit_on_next and container.paused:
+                    await self._resume_after_signal(container)
+                return
+        # the shim goes away when the container exits: give its exit a moment to arrive
+        if container.running and not await self.waits.wait_exit(container, 2.0):
+            message = failure.message if isinstance(failure, BerthError) else str(failure)
+            raise SystemError_(f"Cannot kill container: {container.id}: {message}") from failure
         self.records.emit(container, "kill", signal=str(number))
-        if unpause:
-            await self._resume_after_signal(container)
 
     async def _resume_after_signal(self, container: Container) -> None:
         """Thaw a paused container that was just sent its stop signal (dockerd does this in
@@ -650,10 +674,21 @@ class ContainerService:
         """Register a wait now and return a coroutine function that completes it.
 
         Registering first matters: ``docker run`` asks for ``next-exit`` and starts the
-        container as soon as the response headers arrive."""
-        container = self.get(ref)
+        container as soon as the response headers arrive. A wait for a ``--rm`` container
+        that has just been removed still gets its exit status (dockerd rarely loses that
+        race; berthd removes faster)."""
         if condition not in ("not-running", "next-exit", "removed", ""):
             raise InvalidParameter(f"invalid condition: \"{condition}\"")
+        try:
+            container = self.get(ref)
+        except NotFound:
+            gone = self._recently_removed(ref)
+            if gone is None:
+                raise
+
+            async def finish_removed() -> dict[str, Any]:
+                return {"Error": None, "StatusCode": gone}
+            return finish_removed
         event: asyncio.Event | None = None
         if condition == "removed":
             event = self.waits.removal(container.id)
@@ -663,35 +698,60 @@ class ContainerService:
         async def finish() -> dict[str, Any]:
             if event is not None:
                 await event.wait()
-            result: dict[str, Any] = {"StatusCode": container.state["ExitCode"]}
+            error = None
             # as dockerd: a removal that succeeded clears the error (of a failed start)
             if container.state.get("Error") and condition != "removed":
-                result["Error"] = {"Message": container.state["Error"]}
-            return result
+                error = {"Message": container.state["Error"]}
+            return {"Error": error, "StatusCode": container.state["ExitCode"]}
         return finish
+
+    def _recently_removed(self, ref: str) -> int | None:
+        """The exit code of an auto-removed container named by ``ref`` (ID, prefix, name)."""
+        name = ref.lstrip("/")
+        for container_id, (container_name, code) in reversed(self._auto_removed.items()):
+            if ref == container_id or name == container_name or \
+                    (len(ref) >= 1 and container_id.startswith(ref)):
+                return code
+        return None
 
     # -- remove ----------------------------------------------------------------------------
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        """Ordered by the container's lock: a start in flight finishes first, and what it
+        started is killed and waited for (under ``force``) before the record goes."""
         container = self.get(ref)
-        if container.running and not force:
-            if container.paused:  # dockerd's texts for each state
-                raise Conflict(f'cannot remove container "/{container.name}": container is '
-                               "paused and must be unpaused first")
-            state = "restarting" if container.restarting else "running"
-            raise Conflict(f'cannot remove container "/{container.name}": container is {state}: '
-                           "stop the container before removing or force remove")
+        self._refuse_removal_while_running(container, force)
         if container.removal_in_progress:
             raise Conflict(f"removal of container {container.id[:12]} is already in progress")
-        container.removal_in_progress = True
+        container.removal_in_progress = True  # from now on, starts are refused
+        attempts = 0
         try:
-            if container.running:
+            while True:
+                async with self.records.lock(container.id):
+                    if not container.running:
+                        await self._remove_locked(container, volumes)
+                        return
+                    self._refuse_removal_while_running(container, force)
+                    if attempts == 3:
+                        raise SystemError_(f"Could not kill running container {container.id}, "
+                                           "cannot remove")
+                attempts += 1
+                # outside the lock, which the exit's record takes
                 await self._signal(container, signals.SIGKILL)
                 await self.waits.wait_exit(container, None)
-            async with self.records.lock(container.id):
-                await self._remove_locked(container, volumes)
         except BaseException:
             container.removal_in_progress = False
             raise
+
+    @staticmethod
+    def _refuse_removal_while_running(container: Container, force: bool) -> None:
+        if not container.running or force:
+            return
+        if container.paused:  # dockerd's texts for each state
+            raise Conflict(f'cannot remove container "/{container.name}": container is '
+                           "paused and must be unpaused first")
+        state = "restarting" if container.restarting else "running"
+        raise Conflict(f'cannot remove container "/{container.name}": container is {state}: '
+                       "stop the container before removing or force remove")
 
     async def _remove_locked(self, container: Container, volumes: bool) -> None:
         monitor = self._monitors.pop(container.id, None)
@@ -708,6 +768,10 @@ class ContainerService:
         # when it is done (_remove_state_when_ended), and nothing of it can clash with a new
         # container, which has its own ID; a daemon killed meanwhile cleans it up at restart
         self.records.delete(container)
+        if container.host_config.get("AutoRemove"):
+            self._auto_removed[container.id] = (container.name, container.state["ExitCode"])
+            while len(self._auto_removed) > RECENTLY_REMOVED:
+                self._auto_removed.pop(next(iter(self._auto_removed)))
         self.records.emit(container, "destroy")
         self._notify("on_remove", container)
         self.waits.removed(container.id)

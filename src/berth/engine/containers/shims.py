@@ -9,12 +9,18 @@ for `docker top`, and cleaning up after a shim that died (``default_runtime``).
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
+import signal
 from typing import Any, Callable
 
 from berth.engine.containers.record import Container
-from berth.errors import InvalidParameter
+from berth.errors import BerthError, InvalidParameter, NotFound
 from berth.runtime import oci, shim as shimlib
+from berth.timeutil import rfc3339_nano
+
+log = logging.getLogger("berth.containers")
 
 
 class Shims:
@@ -102,3 +108,44 @@ class Shims:
             if not exc.message.startswith("unknown op"):
                 raise
             direct(self.runtime_for(container))
+
+    # -- containers whose shim is gone --------------------------------------------------------
+    def end_orphan(self, container: Container) -> dict[str, Any]:
+        """The shim died without recording an exit: end the container through the runtime,
+        as containerd does when a shim dies (kill it, thaw it if frozen, delete it), and
+        return its exit record: 137 if it was still there, else 255 (unknown). Blocking."""
+        runtime = self.runtime_for(container)
+        code = 255
+        try:
+            status = runtime.state(container.id).get("status")
+        except BerthError:
+            status = None
+        if status in ("running", "paused", "created"):
+            code = 137
+            try:
+                runtime.kill(container.id, signal.SIGKILL, all=True)
+            except BerthError:
+                pass
+            if status == "paused":
+                try:
+                    runtime.resume(container.id)
+                except BerthError:
+                    pass
+        if status is not None:
+            self.delete_runtime_state(container.id)
+        log.warning("shim of %s is gone without an exit record; exit code %d",
+                    container.id[:12], code)
+        return {"exit_code": code, "finished_at": rfc3339_nano()}
+
+    def delete_runtime_state(self, container_id: str) -> bool:
+        """``runc delete --force`` of a container no shim speaks for: True if the runtime
+        still knew it."""
+        try:
+            self.default_runtime().delete(container_id, force=True)
+            return True
+        except NotFound:
+            return False
+        except BerthError as exc:
+            log.warning("runtime delete of %s: %s", container_id[:12], exc.message)
+            shutil.rmtree(os.path.join(self.runtime_root, container_id), ignore_errors=True)
+            return False

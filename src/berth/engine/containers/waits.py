@@ -43,6 +43,10 @@ class ExitWaits:
         except asyncio.TimeoutError:
             return False
 
+    def removal_awaited(self, container_id: str) -> bool:
+        """Does anyone wait for the container's removal (``docker run --rm``)?"""
+        return container_id in self._removed
+
     def removal(self, container_id: str) -> asyncio.Event:
         return self._removed.setdefault(container_id, asyncio.Event())
 
