@@ -7,7 +7,8 @@ from typing import Awaitable, Callable, Union
 
 from berth import API_VERSION, MIN_API_VERSION
 from berth.api.http import HijackResponse, Request, Response, StreamResponse
-from berth.errors import InvalidParameter, NotFound
+from berth.api.operations import OPERATIONS
+from berth.errors import InvalidParameter, NotFound, NotImplementedErr
 
 AnyResponse = Union[Response, StreamResponse, HijackResponse]
 Handler = Callable[[Request], Awaitable[AnyResponse]]
@@ -35,6 +36,16 @@ def _compile(template: str) -> re.Pattern[str]:
         pos = match.end()
     pattern += re.escape(template[pos:])
     return re.compile(f"^{pattern}$")
+
+
+def _compile_operation(template: str) -> re.Pattern[str]:
+    """A spec path: each parameter may hold slashes (image names do)."""
+    return re.compile("^" + ".+".join(re.escape(part) for part in _PARAM.split(template)[::3])
+                      + "$")
+
+
+_OPERATIONS = [(method, _compile_operation(template), name)
+               for method, template, name in OPERATIONS]
 
 
 class Router:
@@ -86,4 +97,7 @@ class Router:
             if match:
                 request.params = match.groupdict()
                 return candidate
+        for op_method, pattern, name in _OPERATIONS:
+            if op_method in (request.method, method) and pattern.match(request.path):
+                raise NotImplementedErr(f"{name} is not supported by Berth")
         raise NotFound("page not found")

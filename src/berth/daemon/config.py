@@ -104,6 +104,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("default-cgroupns-mode", ("--default-cgroupns-mode",), default=None,
            help='Default mode for containers cgroup namespace ("host" | "private"); '
                 'default: "private" on cgroup v2 hosts, "host" on v1 ones'),
+    Option("default-ipc-mode", ("--default-ipc-mode",), default="private",
+           help='Default mode for containers ipc ("shareable" | "private")'),
     Option("cgroup-parent", ("--cgroup-parent",), default=None, help="Parent cgroup for all containers"),
     Option("exec-opts", ("--exec-opt",), "list", [], "Runtime execution options"),
     Option("seccomp-profile", ("--seccomp-profile",), default=None, help="Path to seccomp profile"),
@@ -251,6 +253,8 @@ def load(argv: list[str]) -> tuple[DaemonConfig, argparse.Namespace]:
         raise ConfigError(f"unable to parse logging level: {config.log_level}")
     _check_seccomp_profile(config.seccomp_profile)
     _check_unsupported(config)
+    if config.default_ipc_mode not in ("private", "shareable"):
+        raise ConfigError(f"invalid default IPC mode: {config.default_ipc_mode}")
     if config.default_cgroupns_mode not in (None, "host", "private"):
         raise ConfigError(f"default cgroup namespace mode ({config.default_cgroupns_mode}) is "
                           'invalid; can only be "host" or "private"')

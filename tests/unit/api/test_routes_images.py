@@ -286,6 +286,17 @@ def test_inspect_shaping_of_the_engines_document():
     assert old["VirtualSize"] == 7
 
 
+def test_compose_v1_gets_container_config_at_any_version(routes):
+    """docker-compose 1.29 negotiates 1.47 and then reads ContainerConfig on recreate."""
+    router, _ = routes
+    compose = [("User-Agent", "docker-compose/1.29.2 docker-py/5.0.3 Linux/6.1.0")]
+    shaped = call(router, "GET", "/v1.47/images/busybox/json", headers=compose).json
+    assert "ContainerConfig" in shaped and "Container" in shaped and "VirtualSize" not in shaped
+    other = [("User-Agent", "docker/28.2.2 go/go1.24.3")]
+    assert "ContainerConfig" not in call(router, "GET", "/v1.47/images/busybox/json",
+                                         headers=other).json
+
+
 def test_inspect_unknown_image(routes):
     router, _ = routes
     reply = call(router, "GET", "/images/nope/json")

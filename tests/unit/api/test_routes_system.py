@@ -149,7 +149,10 @@ def test_events_subscription_is_closed_when_the_client_goes_away(routes):
 
 @pytest.mark.parametrize("method, path", [("GET", "/swarm"), ("POST", "/swarm/init"),
                                           ("GET", "/nodes/abc"), ("GET", "/services"),
-                                          ("POST", "/secrets/create"), ("GET", "/configs")])
+                                          ("POST", "/secrets/create"), ("GET", "/configs"),
+                                          ("DELETE", "/services/s1"), ("GET", "/tasks/t1/logs"),
+                                          ("POST", "/configs/c1/update"),
+                                          ("GET", "/secrets/s1")])
 def test_swarm_endpoints_on_a_plain_node(routes, method, path):
     router, _ = routes
     reply = call(router, method, path)
@@ -160,6 +163,21 @@ def test_no_plugins(routes):
     router, _ = routes
     reply = asyncio.run(call_async(router, "GET", "/plugins"))
     assert (reply.status, reply.body) == (200, b"[]\n")
+    for method, path, name in (("GET", "/plugins/vieux/sshfs:latest/json", "vieux/sshfs:latest"),
+                               ("POST", "/plugins/vieux/sshfs/enable", "vieux/sshfs"),
+                               ("DELETE", "/plugins/p1", "p1")):
+        reply = call(router, method, path)
+        assert (reply.status, reply.message) == (404, f'plugin "{name}" not found')
+
+
+def test_operations_berth_lacks_answer_501_and_unknown_urls_404(routes):
+    router, _ = routes
+    reply = call(router, "POST", "/v1.47/plugins/pull?remote=x")
+    assert (reply.status, reply.message) == (501, "plugin pull is not supported by Berth")
+    reply = call(router, "POST", "/session")
+    assert (reply.status, reply.message) == (501, "session is not supported by Berth")
+    reply = call(router, "GET", "/no/such/thing")
+    assert (reply.status, reply.message) == (404, "page not found")
 
 
 def test_disk_usage_types_from_1_42(usage_routes):

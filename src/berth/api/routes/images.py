@@ -56,6 +56,16 @@ def inspect_for_version(document: dict[str, Any], version: tuple[int, int]) -> d
     return shaped
 
 
+def shape_version(request: Request) -> tuple[int, int]:
+    """The API version whose image inspect shape a client gets. docker-compose 1.x
+    negotiates 1.47 and then reads ``ContainerConfig`` (a KeyError on every recreate with
+    Docker 25+): it gets the 1.44 shape, which still has it. Other clients are unchanged."""
+    agent = request.headers.get("user-agent", "")
+    if agent.startswith("docker-compose/1."):
+        return min(request.api_version, (1, 44))
+    return request.api_version
+
+
 def register(router: Router, ops: ImageBackend) -> None:
     async def create(request: Request) -> StreamResponse:
         if request.arg("fromImage"):
@@ -92,7 +102,7 @@ def register(router: Router, ops: ImageBackend) -> None:
 
     async def inspect(request: Request) -> Response:
         document = ops.inspect_image(request.params["name"])
-        return json_response(inspect_for_version(document, request.api_version))
+        return json_response(inspect_for_version(document, shape_version(request)))
 
     async def history(request: Request) -> Response:
         try:

@@ -8,7 +8,7 @@ from typing import Any, AsyncIterator, Protocol
 
 from berth.api.http import Request, Response, StreamResponse, json_response
 from berth.api.router import Router
-from berth.errors import InvalidParameter, Unavailable
+from berth.errors import InvalidParameter, NotFound, Unavailable
 
 SWARM_INACTIVE = ("This node is not a swarm manager. Use \"docker swarm init\" or "
                   "\"docker swarm join\" to connect this node to swarm and try again.")
@@ -74,6 +74,10 @@ def register(router: Router, backend: SystemBackend, usage: UsageBackend) -> Non
     async def no_plugins(request: Request) -> Response:
         return json_response([])
 
+    async def no_such_plugin(request: Request) -> Response:
+        """Berth runs no plugins: any one named is not there (dockerd's words)."""
+        raise NotFound(f'plugin "{request.params["name"]}" not found')
+
     router.add("GET", "/_ping", ping)
     router.add("HEAD", "/_ping", ping)
     router.add("GET", "/version", version)
@@ -89,8 +93,20 @@ def register(router: Router, backend: SystemBackend, usage: UsageBackend) -> Non
                          ("POST", "/services/create"), ("GET", "/services/{id}"),
                          ("GET", "/tasks"), ("GET", "/tasks/{id}"), ("GET", "/secrets"),
                          ("POST", "/secrets/create"), ("GET", "/configs"),
-                         ("POST", "/configs/create")):
+                         ("POST", "/configs/create"), ("DELETE", "/nodes/{id}"),
+                         ("POST", "/nodes/{id}/update"), ("DELETE", "/services/{id}"),
+                         ("POST", "/services/{id}/update"), ("GET", "/services/{id}/logs"),
+                         ("GET", "/tasks/{id}/logs"), ("GET", "/secrets/{id}"),
+                         ("DELETE", "/secrets/{id}"), ("POST", "/secrets/{id}/update"),
+                         ("GET", "/configs/{id}"), ("DELETE", "/configs/{id}"),
+                         ("POST", "/configs/{id}/update")):
         router.add(method, path, not_a_swarm)
+    for method, path in (("GET", "/plugins/{name:path}/json"), ("DELETE", "/plugins/{name:path}"),
+                         ("POST", "/plugins/{name:path}/enable"),
+                         ("POST", "/plugins/{name:path}/disable"),
+                         ("POST", "/plugins/{name:path}/upgrade"),
+                         ("POST", "/plugins/{name:path}/push"), ("POST", "/plugins/{name:path}/set")):
+        router.add(method, path, no_such_plugin)
 
 
 async def _encode_events(events: AsyncIterator[EventRecord]) -> AsyncIterator[bytes]:

@@ -97,11 +97,13 @@ def command_of(config: dict[str, Any]) -> tuple[str, list[str]]:
 
 def normalise_host_config(host_config: dict[str, Any], default_runtime: str = "runc",
                           default_cgroupns: str = "host",
-                          default_shm_size: int = 67108864) -> dict[str, Any]:
+                          default_shm_size: int = 67108864,
+                          default_ipc: str = "private") -> dict[str, Any]:
     """Fill the fields Docker always shows in inspect. A container without a runtime gets
     the daemon's default one now (as dockerd): changing the default later leaves it alone;
     so does one without a cgroup namespace mode (``default_cgroupns``, see
-    ``Engine.default_cgroupns_mode``) or a /dev/shm size (daemon.json ``default-shm-size``)."""
+    ``Engine.default_cgroupns_mode``), an IPC mode (``default-ipc-mode``) or a /dev/shm size
+    (daemon.json ``default-shm-size``)."""
     hc = dict(host_config)
     mode = hc.get("NetworkMode") or "default"
     hc["NetworkMode"] = "bridge" if mode == "default" else mode
@@ -120,7 +122,7 @@ def normalise_host_config(host_config: dict[str, Any], default_runtime: str = "r
     hc.setdefault("DnsOptions", [])
     hc.setdefault("DnsSearch", [])
     hc.setdefault("ExtraHosts", None)
-    hc.setdefault("IpcMode", "private")
+    hc["IpcMode"] = hc.get("IpcMode") or default_ipc  # the CLI sends "": the daemon's default
     hc.setdefault("PidMode", "")
     hc.setdefault("UTSMode", "")
     hc["CgroupnsMode"] = hc.get("CgroupnsMode") or default_cgroupns  # the CLI sends ""

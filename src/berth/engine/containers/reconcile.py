@@ -46,6 +46,7 @@ from berth.engine.volumes import VolumeService
 from berth.errors import BerthError, NotFound
 from berth.storage.drivers import mount as mnt
 from berth.storage.layers import LayerStore
+from berth.storage.shm import unmount_shm
 
 log = logging.getLogger("berth.reconcile")
 
@@ -153,6 +154,8 @@ class Reconciler:
             await self.lifecycle.record_exit(container, result)
             return False
         # not running: nothing of it may be left alive or mounted
+        if container.host_config.get("IpcMode") == "shareable":
+            await asyncio.to_thread(unmount_shm, self.lifecycle.shm_dir(container.id))
         if os.path.isdir(state_dir) or os.path.isdir(os.path.join(self.shims.runtime_root,
                                                                   container.id)):
             await asyncio.to_thread(self.kill_leftover, container.id)

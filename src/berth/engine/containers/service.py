@@ -37,7 +37,7 @@ from berth.engine.volumes import VolumeService
 from berth.errors import BerthError, Conflict, InvalidParameter, NotFound, NotModified, SystemError_
 from berth.network import hostfiles
 from berth.runtime import cgroups, initlayer, oci, shim as shimlib, spec as speclib
-from berth.storage import fsutil
+from berth.storage import fsutil, shm as shmlib
 from berth.storage.layers import LayerStore
 from berth.storage.trash import Trash
 from berth.timeutil import rfc3339_nano
@@ -177,7 +177,7 @@ class ContainerService:
         host_config = cconfig.normalise_host_config(
             host_config, self.shims.default_runtime_name,
             self.cgroupns_default(bool(host_config.get("Privileged"))),
-            self.config.default_shm_size_bytes)
+            self.config.default_shm_size_bytes, self.config.default_ipc_mode)
         self.shims.runtime(host_config)  # an unknown runtime is refused now, not at start
         driver, log_opts = self._log_driver(host_config)
         host_config["LogConfig"] = {"Type": driver, "Config": log_opts}  # as Docker records it
@@ -272,7 +272,13 @@ class ContainerService:
         return started
 
     def _unmount_all(self, container: Container, rootfs: bool) -> None:
-        """Volumes, then (with ``rootfs``) the container's filesystem; failures are logged."""
+        """Volumes, a shareable /dev/shm, then (with ``rootfs``) the container's filesystem;
+        failures are logged."""
+        if container.host_config.get("IpcMode") == "shareable":
+            try:
+                shmlib.unmount_shm(self.shm_dir(container.id))
+            except OSError as exc:
+                log.warning("unmounting /dev/shm of %s failed: %s", container.id[:12], exc)
         try:
             self._unmount_volumes(container)
         except BerthError as exc:
@@ -370,13 +376,19 @@ class ContainerService:
         oci_mounts = [speclib.bind_mount(paths["resolv.conf"], "/etc/resolv.conf"),
                   speclib.bind_mount(paths["hostname"], "/etc/hostname"),
                   speclib.bind_mount(paths["hosts"], "/etc/hosts")]
+        pid_ns, ipc_ns, shm = self._joined_namespaces(container)
+        if (container.host_config.get("IpcMode") or "") == "shareable":
+            shm = self.shm_dir(container.id)  # its own, on the host: others may join it
+            shmlib.mount_shm(shm, int(container.host_config.get("ShmSize") or 0) or 64 << 20)
+        if shm is not None:
+            oci_mounts.append(speclib.bind_mount(shm, "/dev/shm"))
         started = self._mount_volumes(container)
         oci_mounts += mounts.oci_mounts(started)
         config = self.config
         default_ulimits = list(dict(config.default_ulimits).values()) or None
         spec = speclib.build_spec(
             container.config, container.host_config, container_id=container.id, rootfs=rootfs,
-            mounts=oci_mounts, netns_path=netns,
+            mounts=oci_mounts, netns_path=netns, pid_ns_path=pid_ns, ipc_ns_path=ipc_ns,
             cgroup_parent=config.cgroup_parent, default_ulimits=default_ulimits,
             daemon_init=bool(config.init), default_no_new_privileges=bool(config.no_new_privileges),
             default_seccomp=self.seccomp_default,
@@ -385,6 +397,43 @@ class ContainerService:
         if propagation:
             spec.setdefault("linux", {})["rootfsPropagation"] = propagation
         return spec
+
+    def _joined_namespaces(self, container: Container) -> tuple[str | None, str | None, str | None]:
+        """(PID namespace, IPC namespace, /dev/shm) of the containers that ``--pid
+        container:<x>`` and ``--ipc container:<x>`` name, as dockerd joins them: x must run,
+        and share its IPC (``--ipc shareable``) to be joined there."""
+        hc = container.host_config
+        pid_ns = ipc_ns = shm = None
+        pid_mode = hc.get("PidMode") or ""
+        if pid_mode.startswith("container:"):
+            donor = self._namespace_donor(pid_mode.partition(":")[2])
+            pid_ns = f"/proc/{donor.state['Pid']}/ns/pid"
+        ipc_mode = hc.get("IpcMode") or ""
+        if ipc_mode.startswith("container:"):
+            ref = ipc_mode.partition(":")[2]
+            donor = self._namespace_donor(ref)
+            if (donor.host_config.get("IpcMode") or "private") not in ("shareable", "host"):
+                raise InvalidParameter(f"container {ref}: non-shareable IPC (hint: use "
+                                       "IpcMode:shareable for the donor container)")
+            ipc_ns = f"/proc/{donor.state['Pid']}/ns/ipc"
+            shm = "/dev/shm" if donor.host_config.get("IpcMode") == "host" \
+                else self.shm_dir(donor.id)
+        return pid_ns, ipc_ns, shm
+
+    def shm_dir(self, container_id: str) -> str:
+        """Where a ``--ipc shareable`` container's /dev/shm is on the host."""
+        return os.path.join(self.root, container_id, "shm")
+
+    def _namespace_donor(self, ref: str) -> Container:
+        try:
+            donor = self.records.get(ref)
+        except NotFound as exc:
+            raise InvalidParameter(exc.message) from None
+        if donor.restarting:
+            raise Conflict(f"Container {ref} is restarting, wait until the container is running")
+        if not donor.running or not donor.state.get("Pid"):
+            raise Conflict(f"container {ref} is not running")
+        return donor
 
     def _shim_options(self, container: Container) -> shimlib.ShimOptions:
         driver, log_opts = self._log_driver(container.host_config)
@@ -458,9 +507,11 @@ class ContainerService:
 
     async def release_resources(self, container: Container, unmount: bool = True,
                                 remove_state: bool = True) -> None:
-        """What a run took: volume mounts, (with ``unmount``) the rootfs, the network
-        endpoints and (with ``remove_state``) the shim's state directory."""
-        if unmount or container.mounts or self._mounted.get(container.id):
+        """What a run took: volume mounts, a shareable /dev/shm, (with ``unmount``) the
+        rootfs, the network endpoints and (with ``remove_state``) the shim's state
+        directory."""
+        if unmount or container.mounts or self._mounted.get(container.id) \
+                or container.host_config.get("IpcMode") == "shareable":
             await asyncio.to_thread(self._unmount_all, container, unmount)
         else:  # nothing to unmount: no trip to a worker thread
             self._mounted.pop(container.id, None)
