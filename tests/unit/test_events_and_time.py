@@ -38,6 +38,9 @@ def test_event_json_has_legacy_fields():
     assert data["status"] == "start" and data["id"] == "abc123" and data["from"] == "busybox"
     assert data["Actor"]["Attributes"]["name"] == "web"
     assert data["time"] == data["timeNano"] // 10**9
+    # moby's events.Message field order (`docker events --format '{{json .}}'` prints it)
+    assert list(data) == ["status", "id", "from", "Type", "Action", "Actor", "scope", "time",
+                          "timeNano"]
 
 
 def test_subscribe_replays_history_then_streams_live():

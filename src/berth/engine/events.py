@@ -21,20 +21,22 @@ class Event:
     time_nano: int = field(default_factory=time.time_ns)
 
     def to_json(self) -> dict:
-        data = {
+        """moby's events.Message, in its field order: the pre-1.22 ``status``, ``id`` and
+        ``from`` (containers and images only; the docker CLI still prints them) come first."""
+        data: dict = {}
+        if self.type in ("container", "image"):
+            data["status"] = self.action
+            data["id"] = self.actor_id
+            if "image" in self.attributes:
+                data["from"] = self.attributes["image"]
+        data.update({
             "Type": self.type,
             "Action": self.action,
             "Actor": {"ID": self.actor_id, "Attributes": dict(self.attributes)},
             "scope": self.scope,
             "time": self.time_nano // 1_000_000_000,
             "timeNano": self.time_nano,
-        }
-        # Pre-1.22 fields that the docker CLI still reads for containers and images.
-        if self.type in ("container", "image"):
-            data["status"] = self.action
-            data["id"] = self.actor_id
-            if "image" in self.attributes:
-                data["from"] = self.attributes["image"]
+        })
         return data
 
 

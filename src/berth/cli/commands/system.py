@@ -527,9 +527,23 @@ def events(cli: Any, opts: Any, args: list[str]) -> int:
         if template is None:
             out.write(event_line(event) + "\n")
         else:
-            out.write(execute(template, event) + "\n")
+            out.write(execute(template, as_message(event)) + "\n")
         out.flush()
     return 0
+
+
+def as_message(event: dict) -> dict:
+    """An event as the docker CLI holds it (moby's events.Message, decoded then encoded by
+    ``{{json .}}``): its fields in the struct's order, the legacy ones only when set, the
+    Actor's attributes sorted (a Go map)."""
+    message: dict = {key: event[key] for key in ("status", "id", "from") if event.get(key)}
+    actor = dict(event.get("Actor") or {})
+    actor["Attributes"] = dict(sorted((actor.get("Attributes") or {}).items()))
+    message.update(Type=event.get("Type", ""), Action=event.get("Action", ""),
+                   Actor={"ID": actor.get("ID", ""), "Attributes": actor["Attributes"]},
+                   scope=event.get("scope", ""), time=event.get("time", 0),
+                   timeNano=event.get("timeNano", 0))
+    return message
 
 
 # -- dial-stdio ---------------------------------------------------------------------------------
