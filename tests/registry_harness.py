@@ -193,6 +193,11 @@ class Registry:
         except OSError:
             return ""
 
+    def requests(self, method: str, uri: str) -> int:
+        """How many requests the access log shows (``"GET /v2/x/blobs/sha256:.. HTTP/1.1"``)."""
+        needle = f'"{method} {uri} HTTP/'
+        return sum(line.count(needle) for line in self.log().splitlines())
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -233,7 +238,7 @@ def start_registry(kind: str = "plain", port: int | None = None) -> Registry:
     """A registry of the given ``kind`` (plain, tls, basic, token), listening and ready."""
     root = tempfile.mkdtemp(prefix=f"berth-registry-{kind}-")
     port = port or free_port()
-    lines = ["version: 0.1", "log:", "  level: warn", "  accesslog:", "    disabled: true",
+    lines = ["version: 0.1", "log:", "  level: info", "  accesslog:", "    disabled: false",
              "storage:", "  filesystem:", f"    rootdirectory: {root}/data", "  delete:",
              "    enabled: true", "http:", f"  addr: 127.0.0.1:{port}", "  secret: berth-test"]
     registry_extra: dict = {}

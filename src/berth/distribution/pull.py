@@ -495,7 +495,8 @@ class _RestartDownload(Exception):
 
 def not_found(cause: errors.BerthError, familiar_name: str, familiar_string: str) -> errors.BerthError:
     """moby's translatePullError: denied, unknown manifest or repository become 404s with
-    Docker's words; other errors keep theirs."""
+    Docker's words; other registry and auth errors keep their words with status 500
+    (``errdefs.Unknown``: a 401 would make the docker CLI prompt for a login)."""
     if isinstance(cause, RegistryError):
         text = cause.message
         if cause.code == "DENIED":
@@ -505,6 +506,9 @@ def not_found(cause: errors.BerthError, familiar_name: str, familiar_string: str
             return errors.NotFound(f"manifest for {familiar_string} not found: {text}")
         if cause.code == "NAME_UNKNOWN":
             return errors.NotFound(f"repository {familiar_name} not found: {text}")
+        return errors.SystemError_(text)
+    if isinstance(cause, errors.Unauthorized):
+        return errors.SystemError_(cause.message)
     return cause
 
 

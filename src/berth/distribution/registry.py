@@ -470,6 +470,12 @@ class Transport:
                 return
         conn.close()
 
+    def _drop(self, key: tuple) -> None:
+        with self._lock:
+            idle = self._idle.pop(key, [])
+        for conn in idle:
+            conn.close()
+
     def close(self) -> None:
         with self._lock:
             pools, self._idle = self._idle, {}
@@ -497,7 +503,7 @@ class Transport:
                                                            proxy_parts.password or "")
         rewindable = body is None or isinstance(body, (bytes, bytearray))
         for attempt in range(2):
-            conn = self._get(key)
+            conn = self._get(key) if attempt == 0 else None
             reused = conn is not None
             if conn is None:
                 conn = self._connect(scheme, host, ctx, proxy)
@@ -509,6 +515,7 @@ class Transport:
                 if reused and rewindable and attempt == 0 and isinstance(
                         exc, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
                               http.client.BadStatusLine)):
+                    self._drop(key)
                     continue  # a stale keep-alive connection: once more on a new one
                 raise _go_error(method, url, exc, host) from None
             return Response(self, key, conn, raw, url, method)

@@ -21,7 +21,7 @@ from berth.distribution.pull import PullOptions, Puller, Transfers, not_found
 from berth.distribution.registry import RegistryError
 from berth.engine.images.registry import RegistryService
 from berth.engine.images.service import ImageService
-from berth.errors import BerthError, InvalidParameter
+from berth.errors import BerthError, InvalidParameter, Unauthorized
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -69,7 +69,7 @@ class ImagePuller:
     def _pull_all(self, ref: reference.Reference, puller: Puller, emit: Emit) -> None:
         try:
             tags = puller.repo.with_fallback(puller.repo.tags)
-        except RegistryError as exc:
+        except (RegistryError, Unauthorized) as exc:
             raise not_found(exc, reference.familiar_name(ref), reference.familiar_string(ref)) from None
         updated = False
         for tag in sorted(set(tags)):
@@ -80,7 +80,7 @@ class ImagePuller:
         shown = str(ref)
         try:
             manifest, digest, media_type = puller.resolve(ref.digest or ref.tag or "latest", shown)
-        except RegistryError as exc:
+        except (RegistryError, Unauthorized) as exc:
             raise not_found(exc, reference.familiar_name(ref), reference.familiar_string(ref)) from None
         emit({"status": f"Pulling from {ref.path}", "id": ref.digest and str(ref) or ref.tag})
         try:
