@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, Iterator, Protocol
@@ -33,6 +32,10 @@ from berth.distribution.registry import Repository
 
 Progress = Callable[[dict[str, Any]], None]
 _STEP = 512 * 1024
+try:  # ISA-L's deflate: ~10x zlib's speed at level 1 for the same ratio (pushes are CPU-bound)
+    from isal import isal_zlib as _deflate
+except ImportError:  # pragma: no cover - the dependency is missing: zlib does the same, slower
+    import zlib as _deflate  # type: ignore[no-redef]
 GZIP_LEVEL = 1  # fast: the registry is usually near; size matters less than time
 
 
@@ -105,7 +108,7 @@ class _GzipStream:
         self.digest = ""
 
     def __iter__(self) -> Iterator[bytes]:
-        compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        compressor = _deflate.compressobj(GZIP_LEVEL, _deflate.DEFLATED, 16 + _deflate.MAX_WBITS)
         read = last = 0
         pending: list[bytes] = []
         pending_size = 0
