@@ -188,6 +188,22 @@ def test_index_picks_the_platform_and_oci_layers_of_every_compression(daemon, re
     assert out == "uncompressed layer\nzstd layer\n"
     run(daemon, "docker", "pull", "--platform", "linux/arm64", name)
     assert inspect(daemon, name)["Architecture"] == "arm64"
+    warned = run(daemon, "docker", "run", "--rm", "--network", "none", "--entrypoint", "/bin/busybox",
+                 name, "true")
+    assert ("The requested image's platform (linux/arm64) does not match the detected host platform "
+            "(linux/amd64) and no specific platform was requested") in warned.stderr
+    asked = run(daemon, "docker", "run", "--rm", "--network", "none", "--platform", "linux/amd64",
+                "--entrypoint", "/bin/busybox", name, "cat", "/data/plain.txt")
+    assert asked.stdout == "uncompressed layer\n"  # not found for amd64: the CLI pulled it
+    assert inspect(daemon, name)["Architecture"] == "amd64"
+    again = f"{registry.host}/multi/copy:v1"  # a pulled OCI image with a zstd layer, pushed on
+    run(daemon, "docker", "tag", name, again)
+    pushed = run(daemon, "docker", "push", again).stdout
+    assert "Mounted from multi/app" in pushed
+    copied, _ = manifest_of(registry, "multi/copy", "v1")
+    original, _ = manifest_of(registry, "multi/app", amd)
+    assert copied["mediaType"] == mt.OCI_MANIFEST
+    assert [l["digest"] for l in copied["layers"]] == [l["digest"] for l in original["layers"]]
     missing = run(daemon, "docker", "pull", "--platform", "linux/s390x", name, check=False)
     assert "no matching manifest for linux/s390x in the manifest list entries" in missing.stderr
     data = run(daemon, "python3", "-c", f"import docker,json; print(json.dumps(docker.from_env()"
