@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -451,3 +452,66 @@ def test_sigkill_mid_pull_then_the_next_pull_reuses_complete_layers(registries):
         daemon.stop()
         remove_root(daemon.root)
         proxy.stop()
+
+
+@pytest.mark.skipif(not shutil.which("docker-compose"), reason="docker-compose (1.29) is not installed")
+def test_compose_pull_and_up_pull_what_is_missing(daemon, registries, tmp_path):
+    registry = registries["plain"]
+    first, second = f"{registry.host}/compose/one:v1", f"{registry.host}/compose/two:v1"
+    for index, name in enumerate((first, second)):
+        load(daemon, name, [5_000], seed=f"compose{index}")
+        run(daemon, "docker", "push", name)
+        run(daemon, "docker", "rmi", name)
+    (tmp_path / "docker-compose.yml").write_text(
+        'version: "3"\nservices:\n'
+        f'  one:\n    image: {first}\n    command: ["ls", "/data"]\n    network_mode: none\n'
+        f'  two:\n    image: {second}\n    command: ["ls", "/data"]\n    network_mode: none\n')
+
+    def compose(*args):
+        return subprocess.run(["docker-compose", "-p", "berthdist", *args], cwd=tmp_path,
+                              env=daemon.env(), capture_output=True, text=True, timeout=180)
+    try:
+        pulled = compose("pull", "one")
+        assert pulled.returncode == 0, pulled.stderr
+        assert run(daemon, "docker", "images", "-q", first).stdout.strip()
+        assert run(daemon, "docker", "images", "-q", second).stdout.strip() == ""
+        up = compose("up", "--no-color")
+        assert up.returncode == 0, up.stderr
+        assert "compose0layer0.bin" in up.stdout and "compose1layer0.bin" in up.stdout
+    finally:
+        compose("down")
+
+
+def test_progress_stream_is_dockers(daemon, registries):
+    """The JSON lines clients draw bars from: every layer's steps, Waiting beyond
+    max-concurrent-downloads, Downloading/Extracting with progressDetail and the rendered
+    bar, Already exists for a layer present."""
+    import docker
+    registry = registries["plain"]
+    name = f"{registry.host}/progress/app"
+    load(daemon, f"{name}:v1", [1_500_000] * 4, seed="progress")
+    run(daemon, "docker", "push", f"{name}:v1")
+    run(daemon, "docker", "rmi", f"{name}:v1")
+    api = docker.APIClient(base_url=daemon.host)
+    try:
+        lines = list(api.pull(name, "v1", stream=True, decode=True))
+    finally:
+        api.close()
+    by_layer: dict[str, list[str]] = {}
+    for line in lines:
+        if "id" in line and line["id"] != "v1":
+            by_layer.setdefault(line["id"], []).append(line["status"])
+    assert lines[0] == {"status": "Pulling from progress/app", "id": "v1"}
+    already = [steps for steps in by_layer.values() if steps == ["Already exists"]]
+    assert len(already) == 1  # the busybox base layer imported at the start
+    pulled = [steps for steps in by_layer.values() if steps != ["Already exists"]]
+    assert len(pulled) == 4
+    assert sum("Waiting" in steps for steps in pulled) == 1  # 4 layers, 3 download slots
+    for steps in pulled:
+        assert steps[0] == "Pulling fs layer" and steps[-1] == "Pull complete"
+        for step in ("Downloading", "Verifying Checksum", "Download complete", "Extracting"):
+            assert step in steps, steps
+    downloading = [l for l in lines if l.get("status") == "Downloading"]
+    assert all(l["progressDetail"]["total"] > 0 and "progress" in l for l in downloading)
+    assert lines[-2]["status"].startswith("Digest: sha256:")
+    assert lines[-1] == {"status": f"Status: Downloaded newer image for {name}:v1"}

@@ -7,8 +7,10 @@ each image holds one reference on its top layer.
 
 Crash safety: layers commit atomically (``LayerStore``); an image becomes visible only when
 its row is written, after its layers exist. At startup ``_reconcile`` drops what an
-interrupted import/load/commit left: temp directories, layers no image references, and
-config blobs no image row points to.
+interrupted import/load/commit/pull left: temp directories, layers no image references, and
+config blobs no image row points to. The compressed layer blobs a pull keeps
+(``images/blobs.py``) survive that sweep for a day, so the pull that follows a crash does not
+download them again; they go with the last layer of their diff ID (rmi, prune).
 """
 
 from __future__ import annotations
