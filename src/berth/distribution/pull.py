@@ -287,18 +287,24 @@ class Puller:
         self.want = options.platform or platforms.host()
 
     # -- manifests -----------------------------------------------------------------------------
-    def resolve(self, reference: str, shown: str) -> tuple[ImageManifest, str, str]:
-        """(image manifest, digest of what the reference names, its media type). Errors
-        here come before any progress output (the API answers them with a status)."""
+    def fetch(self, reference: str) -> tuple[bytes, str, str]:
+        """The bytes, media type and digest of what ``reference`` (a tag or a digest) names.
+        Errors here (unknown image, credentials, an unreachable registry) come before any
+        progress output, so the API answers them with a status."""
         def fetch() -> tuple[bytes, str, str]:
             if ":" in reference:  # by digest
                 return self.repo.get_manifest(reference)
             descriptor = self.repo.resolve(reference)
-            return self.repo.get_manifest(descriptor.digest)
+            data, media_type, digest = self.repo.get_manifest(descriptor.digest)
+            return data, media_type or descriptor.media_type, digest
 
-        data, media_type, digest = self.repo.with_fallback(fetch)
+        return self.repo.with_fallback(fetch)
+
+    def select(self, data: bytes, media_type: str, shown: str) -> ImageManifest:
+        """The image manifest to pull: the document itself, or from an index the wanted
+        platform's (moby reports these errors after ``Pulling from``: schema 1, no
+        matching platform, a malformed or oversized document)."""
         document = parse(data, media_type, shown)
-        top_media = document.media_type
         if isinstance(document, ImageIndex):
             chosen = select_manifest(document, self.want)
             data, child_type, _ = self.repo.get_manifest(chosen.digest)
@@ -307,7 +313,17 @@ class Puller:
                 raise ManifestError("invalid index: an entry is not an image manifest")
             document = child
         check_image_manifest(document, shown)
-        return document, digest, top_media
+        return document
+
+    def resolve(self, reference: str, shown: str) -> tuple[ImageManifest, str, str]:
+        """(image manifest, digest of what the reference names, its media type)."""
+        data, media_type, digest = self.fetch(reference)
+        top_media = media_type
+        try:
+            top_media = parse(data, media_type, shown).media_type
+        except ManifestError:
+            pass
+        return self.select(data, media_type, shown), digest, top_media
 
     # -- the whole pull ----------------------------------------------------------------------------
     def pull(self, manifest: ImageManifest, digest: str, media_type: str) -> PulledImage:

@@ -340,3 +340,76 @@ def test_endpoints_insecure_and_certs(tmp_path):
     assert hub[0] == Endpoint("http", "127.0.0.1:6000", False, True)
     assert hub[-1].host == "registry-1.docker.io"
     assert all(not e.mirror for e in mirrors.for_domain("docker.io", push=True))
+
+
+def _static_registry(manifests):
+    """A registry without auth serving ``manifests``: reference -> (content type, bytes)."""
+    def handle(h):
+        path = h.path.split("?")[0]
+        if path == "/v2/":
+            reply(h, 200, b"{}")
+            return
+        name = path.rsplit("/", 1)[-1]
+        by_digest = {sha(data): key for key, (_, data) in manifests.items()}
+        name = by_digest.get(name, name)
+        if name in manifests:
+            media, data = manifests[name]
+            reply(h, 200, data, [("Content-Type", media), ("Docker-Content-Digest", sha(data))])
+        else:
+            reply(h, 404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}')
+    return Server(handle)
+
+
+def test_schema1_huge_and_malformed_manifests_fail_after_the_fetch():
+    schema1 = json.dumps({"schemaVersion": 1, "name": "a/b", "tag": "old", "fsLayers": []}).encode()
+    server = _static_registry({
+        "old": (mt.DOCKER_SCHEMA1_SIGNED, schema1),
+        "huge": (mt.DOCKER_MANIFEST, b" " * (4 << 20) + b"{}"),
+        "broken": (mt.DOCKER_MANIFEST, b'{"schemaVersion": 2, "mediaType": "' + mt.DOCKER_MANIFEST.encode()
+                   + b'", "config": {"digest": "md5:x"}}'),
+    })
+    registry = Registry(RegistryOptions())
+    try:
+        repo = registry.repository(server.host, "a/b", AuthConfig())
+        puller = Puller(repo, MemoryBlobs(), MemoryLayers(), MemoryMetadata(), Transfers(),
+                        lambda m: None, PullOptions())
+        data, media, _ = puller.fetch("old")
+        with pytest.raises(errors.InvalidParameter, match="schema 1 support has been removed"):
+            puller.select(data, media, f"{server.host}/a/b:old")
+        with pytest.raises(errors.InvalidParameter, match="manifest too large"):
+            puller.fetch("huge")
+        data, media, _ = puller.fetch("broken")
+        with pytest.raises(errors.InvalidParameter, match="invalid digest"):
+            puller.select(data, media, "x")
+    finally:
+        registry.close()
+        server.stop()
+
+
+def test_requests_go_through_the_environments_proxy(monkeypatch):
+    """HTTP_PROXY from the daemon's environment: the proxy gets the absolute URL; NO_PROXY
+    hosts are reached directly."""
+    proxied = []
+
+    def proxy_handle(h):
+        proxied.append(h.path)
+        reply(h, 200, b"{}", [("Docker-Distribution-API-Version", "registry/2.0")])
+    proxy = Server(proxy_handle)
+    try:
+        monkeypatch.setenv("HTTP_PROXY", f"http://{proxy.host}")
+        monkeypatch.setenv("http_proxy", f"http://{proxy.host}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        registry = Registry(RegistryOptions(insecure_registries=["registry.invalid:5000"]))
+        endpoint = Endpoint("http", "registry.invalid:5000", verify=False)
+        response = registry.transport.request(endpoint, "GET", "http://registry.invalid:5000/v2/", {})
+        assert response.status == 200
+        response.close()
+        assert proxied == ["http://registry.invalid:5000/v2/"]
+        monkeypatch.setenv("NO_PROXY", "registry.invalid")
+        monkeypatch.setenv("no_proxy", "registry.invalid")
+        with pytest.raises(TransportError, match="no such host"):
+            registry.transport.request(endpoint, "GET", "http://registry.invalid:5000/v2/", {})
+        registry.close()
+    finally:
+        proxy.stop()

@@ -79,11 +79,12 @@ class ImagePuller:
     def _pull_one(self, ref: reference.Reference, puller: Puller, emit: Emit) -> bool:
         shown = str(ref)
         try:
-            manifest, digest, media_type = puller.resolve(ref.digest or ref.tag or "latest", shown)
+            data, media_type, digest = puller.fetch(ref.digest or ref.tag or "latest")
         except (RegistryError, Unauthorized) as exc:
             raise not_found(exc, reference.familiar_name(ref), reference.familiar_string(ref)) from None
         emit({"status": f"Pulling from {ref.path}", "id": ref.digest and str(ref) or ref.tag})
         try:
+            manifest = puller.select(data, media_type, shown)
             pulled = puller.pull(manifest, digest, media_type)
         except RegistryError as exc:
             raise not_found(exc, reference.familiar_name(ref), reference.familiar_string(ref)) from None
