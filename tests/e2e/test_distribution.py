@@ -141,8 +141,9 @@ def test_pull_by_digest_all_tags_and_missing_image_run(daemon, registries):
     name = f"{registry.host}/refs/app"
     load(daemon, f"{name}:one", [100_000], seed="one")
     load(daemon, f"{name}:two", [100_000], seed="two")
-    digest = run(daemon, "docker", "push", f"{name}:one").stdout.split("digest: ")[1].split()[0]
-    run(daemon, "docker", "push", f"{name}:two")
+    pushed = run(daemon, "docker", "push", "--all-tags", name).stdout
+    assert "one: digest: " in pushed and "two: digest: " in pushed
+    digest = pushed.split("one: digest: ")[1].split()[0]
     run(daemon, "docker", "rmi", f"{name}:one", f"{name}:two")
     by_digest = run(daemon, "docker", "pull", f"{name}@{digest}").stdout
     assert f"{name}@{digest}: Pulling from refs/app" in by_digest

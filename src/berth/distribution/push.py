@@ -215,6 +215,7 @@ class Pusher:
                 self.progress(_message("Layer already exists", short))
                 return Descriptor(source.media_type or mt.DOCKER_LAYER, digest, source.size)
         # 2. mountable from another repository of the same registry?
+        location: str | None = None
         for source in sources:
             if source.registry != domain or source.repository == path or not source.repository:
                 continue
@@ -223,12 +224,12 @@ class Pusher:
                 self._remember(layer, source)
                 self.progress(_message(f"Mounted from {source.repository}", short))
                 return Descriptor(source.media_type or mt.DOCKER_LAYER, source.digest, source.size)
-            break  # the registry opened an upload instead: upload below
+            break  # the registry opened an upload instead: it is used below
         # 3. upload: a kept blob as it is, or the tar compressed now
         for digest, source in by_digest.items():
             if self.blobs.exists(digest) and not mt.is_foreign(source.media_type):
-                return self._upload_blob(layer, source)
-        return self._upload_tar(layer)
+                return self._upload_blob(layer, source, location)
+        return self._upload_tar(layer, location)
 
     def _remember(self, layer: LocalLayer, source: BlobSource) -> None:
         try:
@@ -237,10 +238,10 @@ class Pusher:
         except Exception:  # noqa: BLE001 - metadata is a hint
             pass
 
-    def _upload_blob(self, layer: LocalLayer, source: BlobSource) -> Descriptor:
+    def _upload_blob(self, layer: LocalLayer, source: BlobSource, location: str | None) -> Descriptor:
         short = _short(layer.diff_id)
         size = self.blobs.size(source.digest)
-        location = self.repo.start_upload()
+        location = location or self.repo.start_upload()
         with self.blobs.open(source.digest) as handle:
             reader = _Counting(handle, lambda done: self.progress(
                 _message("Pushing", short, done, size)))
@@ -249,9 +250,9 @@ class Pusher:
         self.progress(_message("Pushed", short))
         return Descriptor(source.media_type or mt.DOCKER_LAYER, source.digest, size)
 
-    def _upload_tar(self, layer: LocalLayer) -> Descriptor:
+    def _upload_tar(self, layer: LocalLayer, location: str | None) -> Descriptor:
         short = _short(layer.diff_id)
-        location = self.repo.start_upload()
+        location = location or self.repo.start_upload()
         stream = _GzipStream(self.layers.tar_stream(layer.chain_id), lambda done: self.progress(
             _message("Pushing", short, done, layer.tar_size)))
         # the digest is known once the stream is exhausted: PATCH it all, then PUT ?digest=

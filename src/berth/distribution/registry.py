@@ -593,7 +593,6 @@ class Repository:
         self.auth = auth
         self.push = push
         self.actions: tuple[str, ...] = ("pull", "push") if push else ("pull",)
-        self.extra_scopes: list[str] = []
         self._endpoints = registry.ordered(registry.endpoints.for_domain(domain, push), domain)
         self.endpoint = self._endpoints[0]
         self._auth_header: dict[str, str | None] = {}
@@ -604,15 +603,15 @@ class Repository:
     def url(self, suffix: str, endpoint: Endpoint | None = None) -> str:
         return f"{(endpoint or self.endpoint).base}/v2/{self.path}/{suffix}"
 
-    def scopes(self) -> list[str]:
-        return [repository_scope(self.path, self.actions)] + self.extra_scopes
+    def scopes(self, extra: tuple[str, ...] = ()) -> list[str]:
+        return [repository_scope(self.path, self.actions)] + list(extra)
 
     def _authorization(self, endpoint: Endpoint, challenges: list[Challenge], url: str,
-                       method: str) -> str | None:
+                       method: str, extra: tuple[str, ...] = ()) -> str | None:
         """The Authorization header for ``endpoint`` after ``challenges`` (None: anonymous)."""
         for challenge in challenges:
             if challenge.scheme == "bearer":
-                return "Bearer " + self._token(endpoint, challenge)
+                return "Bearer " + self._token(endpoint, challenge, extra)
         for challenge in challenges:
             if challenge.scheme == "basic":
                 if self.auth.username or self.auth.password:
@@ -621,10 +620,10 @@ class Repository:
                 raise errors.Unauthorized(f'{op} "{url}": no basic auth credentials')
         return None
 
-    def _token(self, endpoint: Endpoint, challenge: Challenge) -> str:
+    def _token(self, endpoint: Endpoint, challenge: Challenge, extra: tuple[str, ...] = ()) -> str:
         if self.auth.registry_token:
             return self.auth.registry_token
-        scopes = self.scopes()
+        scopes = self.scopes(extra)
         key = TokenCache.key(challenge, scopes, self.auth)
         cached = self.registry.tokens.get(key)
         if cached is not None:
@@ -643,21 +642,23 @@ class Repository:
         return self.registry.transport.request(endpoint, method, url, send, body, chunked)
 
     def request(self, method: str, suffix_or_url: str, headers: dict[str, str] | None = None,
-                body: Any = None, chunked: bool = False, follow: bool = True) -> Response:
-        """One call on the current endpoint, authorised as its challenges ask, following
-        redirects (without the Authorization header once the host changes). A body that is
-        a stream is only sent once the endpoint's auth is known."""
+                body: Any = None, chunked: bool = False, follow: bool = True,
+                extra_scopes: tuple[str, ...] = ()) -> Response:
+        """One call on the current endpoint, authorised as its challenges ask (a Bearer
+        token for this repository's scope plus ``extra_scopes``), following redirects
+        (without the Authorization header once the host changes). A body that is a stream
+        is only sent once the endpoint's auth is known."""
         endpoint = self.endpoint
         url = suffix_or_url if "://" in suffix_or_url else self.url(suffix_or_url, endpoint)
         headers = dict(headers or {})
         challenges = self.registry.challenges(endpoint.base)
         authorization = None
         if challenges:
-            authorization = self._cached_authorization(endpoint, challenges, url, method)
+            authorization = self._authorization(endpoint, challenges, url, method, extra_scopes)
         rewindable = body is None or isinstance(body, (bytes, bytearray))
         if challenges is None and not rewindable:
             self.ping()
-            return self.request(method, suffix_or_url, headers, body, chunked, follow)
+            return self.request(method, suffix_or_url, headers, body, chunked, follow, extra_scopes)
         response = self._send(endpoint, method, url, headers, body, chunked, authorization)
         if response.status == 401 and rewindable:
             found = parse_challenges(response.header_list("WWW-Authenticate"))
@@ -666,7 +667,7 @@ class Repository:
                     and (authorization is None or _is_stale_token(found)):
                 self.registry.remember_challenges(endpoint.base, found)
                 self._forget_token(endpoint)
-                authorization = self._authorization(endpoint, found, url, method)
+                authorization = self._authorization(endpoint, found, url, method, extra_scopes)
                 if authorization is not None:
                     response = self._send(endpoint, method, url, headers, body, chunked,
                                            authorization)
@@ -690,13 +691,6 @@ class Repository:
             url = target
             response = self._send(endpoint, method, url, headers, body, chunked, authorization)
         return response
-
-    def _cached_authorization(self, endpoint: Endpoint, challenges: list[Challenge], url: str,
-                              method: str) -> str | None:
-        try:
-            return self._authorization(endpoint, challenges, url, method)
-        except errors.Unauthorized:
-            raise
 
     def _forget_token(self, endpoint: Endpoint) -> None:
         with self._lock:
@@ -863,12 +857,9 @@ class Repository:
     def mount_blob(self, digest: str, source: str) -> str | None:
         """Cross-repository mount (``POST uploads/?mount=&from=``): None when mounted, else
         the upload location the registry opened instead."""
-        self.extra_scopes = [repository_scope(source, ("pull",))]
-        try:
-            query = urlencode({"mount": digest, "from": source})
-            response = self.request("POST", f"blobs/uploads/?{query}", {"Content-Length": "0"}, b"")
-        finally:
-            self.extra_scopes = []
+        query = urlencode({"mount": digest, "from": source})
+        response = self.request("POST", f"blobs/uploads/?{query}", {"Content-Length": "0"}, b"",
+                                extra_scopes=(repository_scope(source, ("pull",)),))
         if response.status == 201:
             response.close()
             return None
