@@ -516,3 +516,39 @@ def test_progress_stream_is_dockers(daemon, registries):
     assert all(l["progressDetail"]["total"] > 0 and "progress" in l for l in downloading)
     assert lines[-2]["status"].startswith("Digest: sha256:")
     assert lines[-1] == {"status": f"Status: Downloaded newer image for {name}:v1"}
+
+
+def test_credentials_in_a_helper_are_shared_with_the_docker_cli(daemon, registries, tmp_path):
+    import stat
+    import sys
+    registry = registries["basic"]
+    store = tmp_path / "store.json"
+    helper = tmp_path / "docker-credential-fake"
+    helper.write_text(f"#!{sys.executable}\n" + (
+        "import json, os, sys\n"
+        f"path = {str(store)!r}\n"
+        "data = json.load(open(path)) if os.path.exists(path) else {}\n"
+        "action, payload = sys.argv[1], sys.stdin.read()\n"
+        "if action == 'store':\n    e = json.loads(payload); data[e['ServerURL']] = e\n"
+        "elif action == 'get':\n"
+        "    if payload.strip() not in data: print('credentials not found in native keychain'); sys.exit(1)\n"
+        "    print(json.dumps(data[payload.strip()]))\n"
+        "elif action == 'list':\n    print(json.dumps({k: v['Username'] for k, v in data.items()}))\n"
+        "elif action == 'erase':\n    data.pop(payload.strip(), None)\n"
+        "json.dump(data, open(path, 'w'))\n"))
+    helper.chmod(helper.stat().st_mode | stat.S_IEXEC)
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    (config_dir / "config.json").write_text(json.dumps({"credsStore": "fake"}))
+    env = daemon.env(DOCKER_CONFIG=str(config_dir), PATH=f"{tmp_path}:{os.environ['PATH']}")
+    login = run(daemon, "berth", "login", "-u", USER, "--password-stdin", registry.host,
+                input=PASSWORD + "\n", env=env)
+    assert login.stdout == "Login Succeeded\n" and "unencrypted" not in login.stderr
+    assert json.loads(store.read_text())[registry.host]["Secret"] == PASSWORD
+    name = f"{registry.host}/helper/app:v1"
+    load(daemon, name, [20_000], seed="helper")
+    run(daemon, "docker", "push", name, env=env)  # the docker CLI asks the helper too
+    run(daemon, "docker", "rmi", name)
+    run(daemon, "berth", "pull", name, env=env)
+    run(daemon, "berth", "logout", registry.host, env=env)
+    assert registry.host not in json.loads(store.read_text())
