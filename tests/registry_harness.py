@@ -240,7 +240,9 @@ def start_registry(kind: str = "plain", port: int | None = None) -> Registry:
     port = port or free_port()
     lines = ["version: 0.1", "log:", "  level: info", "  accesslog:", "    disabled: false",
              "storage:", "  filesystem:", f"    rootdirectory: {root}/data", "  delete:",
-             "    enabled: true", "http:", f"  addr: 127.0.0.1:{port}", "  secret: berth-test"]
+             "    enabled: true", "validation:", "  manifests:", "    urls:", "      allow:",
+             "        - ^https?://127\\.0\\.0\\.1[:/]",  # foreign layers served by the tests
+             "http:", f"  addr: 127.0.0.1:{port}", "  secret: berth-test"]
     registry_extra: dict = {}
     if kind == "tls":
         import trustme

@@ -552,3 +552,62 @@ def test_credentials_in_a_helper_are_shared_with_the_docker_cli(daemon, registri
     run(daemon, "berth", "pull", name, env=env)
     run(daemon, "berth", "logout", registry.host, env=env)
     assert registry.host not in json.loads(store.read_text())
+
+
+def test_foreign_layers_come_from_their_urls_and_are_not_pushed(daemon, registries):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    registry = registries["plain"]
+    base = file_tar({"bin/busybox": open("/bin/busybox", "rb").read()})
+    foreign = file_tar({"data/foreign.txt": b"from elsewhere\n"})
+    blob = gz(foreign)
+    served = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            served.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(blob)))
+            self.end_headers()
+            self.wfile.write(blob)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/layer.tar.gz"
+    pusher = RawPusher(registry.host, "foreign/app")
+    try:
+        from distribution_support import image_config, sha
+        config = image_config([sha(base), sha(foreign)])
+        document = {"schemaVersion": 2, "mediaType": mt.DOCKER_MANIFEST,
+                    "config": {"mediaType": mt.DOCKER_CONFIG, "digest": pusher.blob(config),
+                               "size": len(config)},
+                    "layers": [{"mediaType": mt.DOCKER_LAYER, "digest": pusher.blob(gz(base)),
+                                "size": len(gz(base))},
+                               {"mediaType": mt.DOCKER_FOREIGN_LAYER, "digest": sha(blob),
+                                "size": len(blob), "urls": [url]}]}
+        pusher.manifest("v1", mt.DOCKER_MANIFEST, document)
+    finally:
+        pusher.close()
+    try:
+        name = f"{registry.host}/foreign/app:v1"
+        run(daemon, "docker", "pull", name)
+        assert served == ["/layer.tar.gz"]
+        out = run(daemon, "docker", "run", "--rm", "--network", "none", "--entrypoint", "/bin/busybox",
+                  name, "cat", "/data/foreign.txt").stdout
+        assert out == "from elsewhere\n"
+        copy = f"{registry.host}/foreign/copy:v1"
+        run(daemon, "docker", "tag", name, copy)
+        pushed = run(daemon, "docker", "push", copy).stdout
+        assert "Skipped foreign layer" in pushed, pushed
+        manifest, _ = manifest_of(registry, "foreign/copy", "v1")
+        assert manifest["layers"][1] == {"mediaType": mt.DOCKER_FOREIGN_LAYER, "digest": sha(blob),
+                                         "size": len(blob), "urls": [url]}
+        check = RawPusher(registry.host, "foreign/copy")
+        try:
+            assert not check.repo.blob_exists(sha(blob))  # never uploaded
+        finally:
+            check.close()
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -98,6 +98,7 @@ class BlobSource:
     size: int
     registry: str = ""
     repository: str = ""
+    urls: tuple[str, ...] = ()   # a foreign layer's own locations
 
 
 class BlobMetadata(Protocol):
@@ -408,7 +409,8 @@ class Puller:
     def _record(self, descriptor: Descriptor, diff_id: str) -> None:
         try:
             self.metadata.add(BlobSource(diff_id, descriptor.digest, descriptor.media_type,
-                                         descriptor.size, self.repo.domain, self.repo.path))
+                                         descriptor.size, self.repo.domain, self.repo.path,
+                                         descriptor.urls))
         except Exception:  # noqa: BLE001 - metadata only speeds up later pushes
             pass
 
@@ -458,10 +460,25 @@ class Puller:
             writer.abort()
             raise
 
+    def _open_blob(self, descriptor: Descriptor, offset: int) -> Any:
+        """The blob's bytes from ``offset``: a foreign layer from its own URLs first (as
+        moby), then from the registry."""
+        if mt.is_foreign(descriptor.media_type):
+            for url in descriptor.urls:
+                headers = {"Range": f"bytes={offset}-"} if offset else {}
+                try:
+                    response = self.repo.registry.transport.request(None, "GET", url, headers)
+                except TransportError:
+                    continue
+                if response.status in (200, 206):
+                    return response
+                response.close()
+        return self.repo.get_blob(descriptor.digest, offset)
+
     def _copy(self, descriptor: Descriptor, writer: BlobWriter, report: Callable[[int, int], None],
               total: int, cancelled: threading.Event) -> None:
         offset = writer.size
-        response = self.repo.get_blob(descriptor.digest, offset)
+        response = self._open_blob(descriptor, offset)
         try:
             if offset and response.status != 206:
                 raise _RestartDownload()

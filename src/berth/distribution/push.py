@@ -206,7 +206,7 @@ class Pusher:
         for source in sources:
             if mt.is_foreign(source.media_type):
                 self.progress(_message("Skipped foreign layer", short))
-                return Descriptor(source.media_type, source.digest, source.size)
+                return Descriptor(source.media_type, source.digest, source.size, source.urls)
         domain, path = self.repo.domain, self.repo.path
         # 1. already in the target repository?
         for digest, source in list(by_digest.items())[:4]:

@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS layer_blobs (
     registry   TEXT NOT NULL DEFAULT '',
     repository TEXT NOT NULL DEFAULT '',
     seen_ns    INTEGER NOT NULL DEFAULT 0,
+    urls       TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (diff_id, digest, registry, repository)
 );
 CREATE INDEX IF NOT EXISTS layer_blobs_digest ON layer_blobs (digest);
@@ -50,17 +51,19 @@ class LayerBlobs:
     def add(self, source: BlobSource) -> None:
         with self.store.transaction() as db:
             db.execute("INSERT OR REPLACE INTO layer_blobs (diff_id, digest, media_type, size, "
-                       "registry, repository, seen_ns) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       "registry, repository, seen_ns, urls) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                        (source.diff_id, source.digest, source.media_type, source.size,
-                        source.registry, source.repository, time.time_ns()))
+                        source.registry, source.repository, time.time_ns(),
+                        "\n".join(source.urls)))
 
     def sources(self, diff_id: str) -> list[BlobSource]:
         """What is known of ``diff_id``'s blobs, most recently seen first; blobs kept in the
         content store before the others."""
-        rows = self.store.query("SELECT digest, media_type, size, registry, repository FROM "
+        rows = self.store.query("SELECT digest, media_type, size, registry, repository, urls FROM "
                                 "layer_blobs WHERE diff_id = ? ORDER BY seen_ns DESC", (diff_id,))
         found = [BlobSource(diff_id, r["digest"], r["media_type"], r["size"], r["registry"],
-                            r["repository"]) for r in rows]
+                            r["repository"], tuple(u for u in r["urls"].split("\n") if u))
+                 for r in rows]
         local = {s.digest for s in found if self._kept(s.digest)}
         return sorted(found, key=lambda s: s.digest not in local)
 
