@@ -158,11 +158,20 @@ def parse_error_body(status: int, body: bytes, challenges: list[Challenge]) -> e
     return UnexpectedStatus(status, http.client.responses.get(status, ""), body)
 
 
+# OpenSSL's verify codes in Go's crypto/x509 words
+_X509_REASONS = {
+    18: "certificate signed by unknown authority", 19: "certificate signed by unknown authority",
+    20: "certificate signed by unknown authority", 21: "certificate signed by unknown authority",
+    9: "certificate has expired or is not yet valid", 10: "certificate has expired or is not yet valid",
+    62: "certificate is not valid for the requested name",
+}
+
+
 def _go_error(method: str, url: str, exc: BaseException, host: str) -> TransportError:
     """A transport failure worded as Go's ``*url.Error``."""
     op = method[:1] + method[1:].lower()
     if isinstance(exc, ssl.SSLCertVerificationError):
-        reason = exc.verify_message or str(exc)
+        reason = _X509_REASONS.get(exc.verify_code, exc.verify_message or str(exc))
         return TransportError(f'{op} "{url}": tls: failed to verify certificate: x509: {reason}',
                               tls=True)
     if isinstance(exc, ssl.SSLError):
