@@ -18,7 +18,7 @@ from typing import Any
 
 from berth.distribution import mediatypes as mt
 from berth.distribution.platform import Platform, from_json
-from berth.errors import InvalidParameter, NotFound
+from berth.errors import InvalidParameter
 
 MAX_MANIFEST_SIZE = 4 << 20
 MAX_CONFIG_SIZE = 8 << 20
@@ -232,6 +232,3 @@ def select_manifest(index: ImageIndex, want: Platform) -> Descriptor:
     entry = choose(index.entries(), want)
     return entry["_descriptor"]
 
-
-def no_match(want: Platform) -> NotFound:
-    return NotFound(f"no matching manifest for {want} in the manifest list entries")

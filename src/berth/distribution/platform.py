@@ -190,6 +190,3 @@ def choose(entries: Iterable[dict[str, Any]], want: Platform) -> dict[str, Any]:
         raise NotFound(f"no matching manifest for {normalize(want)} in the manifest list entries")
     return best[2]
 
-
-def format_platform(value: Platform) -> str:
-    return str(value)

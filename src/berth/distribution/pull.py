@@ -36,7 +36,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Callable, Iterator, Protocol
+from typing import Any, BinaryIO, Callable, Protocol
 
 from berth import errors
 from berth.distribution import mediatypes as mt
@@ -545,13 +545,5 @@ def not_found(cause: errors.BerthError, familiar_name: str, familiar_string: str
     return cause
 
 
-def iter_tags(tags: list[str]) -> Iterator[str]:
-    seen = set()
-    for tag in tags:
-        if tag not in seen:
-            seen.add(tag)
-            yield tag
-
-
 __all__ = ["BlobMetadata", "BlobSource", "BlobStore", "LayerStore", "PullOptions", "PulledImage",
-           "Puller", "Transfers", "chain_id", "not_found", "mt"]
+           "Puller", "Transfers", "chain_id", "not_found"]

@@ -35,11 +35,10 @@ import os
 import socket
 import ssl
 import threading
-import time
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
-from urllib.parse import quote, urlencode, urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from berth import errors
 from berth.distribution import mediatypes as mt
@@ -248,7 +247,7 @@ def certs_for(host: str, roots: Iterable[str]) -> tuple[tuple[str, ...], tuple[t
     cas: list[str] = []
     pairs: list[tuple[str, str]] = []
     for root in roots:
-        directory = os.path.join(root, host.replace(":", ":"))
+        directory = os.path.join(root, host)
         if not os.path.isdir(directory):
             continue
         for path in sorted(glob.glob(os.path.join(directory, "*.crt"))):
@@ -997,16 +996,8 @@ def server_host(server: str) -> str:
     return urlsplit(text).netloc or server
 
 
-def quote_path(path: str) -> str:
-    return quote(path, safe="/")
-
-
 def retry_delays(attempts: int) -> Iterator[float]:
     """moby's back-off between download attempts: 5 s, 10 s, 15 s... (scaled down here: the
     first retries are quick, as most failures are a dropped connection)."""
     for attempt in range(1, attempts):
         yield min(0.5 * attempt, 5.0)
-
-
-def now() -> float:
-    return time.monotonic()

@@ -21,7 +21,7 @@ from berth.distribution.pull import PullOptions, Puller, Transfers, not_found
 from berth.distribution.registry import RegistryError
 from berth.engine.images.registry import RegistryService
 from berth.engine.images.service import ImageService
-from berth.errors import BerthError, InvalidParameter, Unauthorized
+from berth.errors import Unauthorized
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -109,5 +109,3 @@ def _status(emit: Emit, shown: str, updated: bool) -> None:
     else:
         emit({"status": f"Status: Image is up to date for {shown}"})
 
-
-__all__ = ["ImagePuller", "pull_reference", "BerthError", "InvalidParameter"]
