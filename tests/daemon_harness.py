@@ -77,7 +77,8 @@ def wait_for_socket(path: str, process: subprocess.Popen, timeout: float = 20) -
 
 
 def start_daemon(root: str | None = None, args: list[str] | None = None,
-                 config: dict | None = None, wait: bool = True) -> RunningDaemon:
+                 config: dict | None = None, wait: bool = True,
+                 env: dict[str, str] | None = None) -> RunningDaemon:
     root = root or tempfile.mkdtemp(prefix="berth-test-")
     socket_path = os.path.join(root, "berthd.sock")
     config_path = os.path.join(root, "daemon.json")
@@ -92,7 +93,8 @@ def start_daemon(root: str | None = None, args: list[str] | None = None,
                "-H", f"unix://{socket_path}"] + list(args or [])
     with open(log_path, "ab") as log_file:
         process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
+                                   stdin=subprocess.DEVNULL,
+                                   env={**os.environ, **env} if env else None)
     daemon = RunningDaemon(root, socket_path, process, log_path)
     if wait:
         try:

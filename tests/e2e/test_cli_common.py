@@ -66,12 +66,14 @@ def loosen(text: str) -> str:
     return "\n".join(re.sub(r" {2,}", "  ", line).rstrip() for line in text.split("\n"))
 
 
-def compare(daemon, *args: str, loose: bool = False, input=None, stdout_as_berth: bool = False) -> Result:
-    """Run both CLIs; their exit codes, stdout and (docker's renamed) stderr must agree."""
+def compare(daemon, *args: str, loose: bool = False, input=None, stdout_as_berth: bool = False,
+            stderr_as_berth: bool = True) -> Result:
+    """Run both CLIs; their exit codes, stdout and (docker's renamed) stderr must agree.
+    ``stderr_as_berth=False`` for the daemon's words that name docker.io."""
     want = docker(daemon, *args, input=input)
     got = berth(daemon, *args, input=input)
     want_out = as_berth(want.out) if stdout_as_berth else want.out
-    want_err = _LOG_TIME.sub('time="<t>"', as_berth(want.err))
+    want_err = _LOG_TIME.sub('time="<t>"', as_berth(want.err) if stderr_as_berth else want.err)
     got.err = _LOG_TIME.sub('time="<t>"', got.err)
     if loose:
         want_out, got_out, want_err, got_err = loosen(want_out), loosen(got.out), loosen(want_err), loosen(got.err)

@@ -119,9 +119,10 @@ def test_image_prune(busybox, repo):
 
 
 def test_pull_and_push_report_daemon_errors_like_docker(busybox):
-    compare(busybox, "pull", "no-such-image-xyz")
-    compare(busybox, "pull", "-q", "no-such-image-xyz:1")
+    # Docker Hub is unreachable here: the daemon's words name it, as dockerd's would
+    compare(busybox, "pull", "no-such-image-xyz", stderr_as_berth=False)
+    compare(busybox, "pull", "-q", "no-such-image-xyz:1", stderr_as_berth=False)
     compare(busybox, "pull", "BAD")
     compare(busybox, "pull", "-a", "busybox:1")
-    compare(busybox, "push", "busybox")
+    compare(busybox, "push", "busybox", stderr_as_berth=False)
     compare(busybox, "push", "busybox@sha256:" + "a" * 64)

@@ -42,8 +42,13 @@ def test_run_matches_docker(busybox, args):
 
 
 def test_missing_image_is_pulled_and_the_failure_reported(busybox):
-    result = compare(busybox, "run", "nosuchimage-xyz:1", input="")
+    # Docker Hub is unreachable here: the daemon's words name it (not renamed for berth)
+    result = berth(busybox, "run", "nosuchimage-xyz:1", input="")
+    want = docker(busybox, "run", "nosuchimage-xyz:1", input="")
     assert result.err.startswith("Unable to find image 'nosuchimage-xyz:1' locally\n")
+    assert result.code == want.code == 125
+    assert result.err == want.err.replace("docker:", "berth:").replace("'docker run", "'berth run")
+    assert 'Get "https://registry-1.docker.io/v2/": ' in result.err
 
 
 def test_stdin_passes_through_and_closes(busybox):

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from berth.api.router import Router
-from berth.api.routes import (container_fs, container_ops, containers, images, networks, system,
-                              volumes)
+from berth.api.routes import (container_fs, container_ops, containers, distribution, images,
+                              networks, system, volumes)
 
 if TYPE_CHECKING:
     from berth.engine.engine import Engine
@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 def build_router(engine: "Engine") -> Router:
     router = Router()
     system.register(router, engine, engine.usage)
-    images.register(router, engine.image_ops)
+    images.register(router, engine.image_ops, engine.pulls)
+    distribution.register(router, engine.pushes, engine.registry)
     containers.register(router, engine.containers, engine.execs, engine.container_views)
     volumes.register(router, engine.volumes)
     networks.register(router, engine.networks)

@@ -161,6 +161,48 @@ async def raw_stream(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
         raise ConnectionAbortedError(str(exc)) from None
 
 
+async def deferred_progress_stream(job: Callable[[Emit], Any]) -> AsyncIterator[bytes]:
+    """Like ``progress_stream`` (no upload), but a job that fails before its first message
+    raises here, so the route answers with the error's status and ``{"message"}`` body: as
+    dockerd, whose response is committed only once something was written (pull's unknown
+    image or bad credentials are a 404 or 401 that clients such as docker-py read).
+    Awaiting this returns the body once the first message (or the end) is there."""
+    loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+    def emit(message: dict) -> None:
+        loop.call_soon_threadsafe(lines.put_nowait, message_line(message))
+
+    async def run() -> Any:
+        try:
+            return await asyncio.to_thread(job, emit)
+        finally:
+            lines.put_nowait(None)
+
+    task = asyncio.ensure_future(run())
+    first = await lines.get()
+    if first is None:
+        await task  # raises the job's error before any output: an HTTP error response
+
+    async def body() -> AsyncIterator[bytes]:
+        line = first
+        try:
+            while line is not None:
+                yield line
+                line = await lines.get()
+            try:
+                await task
+            except BerthError as exc:
+                yield ProgressWriter.error(exc.message)
+            except Exception as exc:  # noqa: BLE001 - reported in-band, as dockerd does
+                log.exception("streamed job failed")
+                yield ProgressWriter.error(str(exc) or exc.__class__.__name__)
+        finally:
+            if not task.done():
+                await asyncio.shield(task)
+    return body()
+
+
 def progress_stream(job: Callable[..., Any], pipe: BodyPipe | None = None) -> AsyncIterator[bytes]:
     """JSON-lines from a worker thread: ``job(emit)`` (``job(emit, reader)`` with an upload
     ``pipe``) runs there; each ``emit(message)`` becomes a line (``framing.message_line``

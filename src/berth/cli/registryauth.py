@@ -1,48 +1,28 @@
-"""The ``X-Registry-Auth`` header for pull/push: credentials from config.json for the image's
-registry, base64url-encoded JSON (``e30=`` -- ``{}`` -- when there are none), as docker sends."""
+"""The ``X-Registry-Auth`` header for pull/push: the credentials docker would use for the
+image's registry (``config.json`` ``auths`` or a ``docker-credential-*`` helper), as
+base64url-encoded JSON (``e30=`` -- ``{}`` -- when there are none)."""
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any, Mapping
 
-INDEX_SERVER = "https://index.docker.io/v1/"
+from berth.client.credentials import INDEX_SERVER, CredentialsError, Credentials, encode_header, get
+from berth.client.credentials import registry_key as _registry_key
+
+__all__ = ["INDEX_SERVER", "encode_auth", "registry_key"]
 
 
 def registry_key(domain: str) -> str:
     """The auths key docker looks up: Docker Hub's index URL, else the registry host."""
-    return INDEX_SERVER if domain in ("docker.io", "index.docker.io", "") else domain
-
-
-def _find(auths: Mapping[str, Any], key: str) -> tuple[str, dict] | None:
-    if key in auths:
-        return key, auths[key]
-    for candidate, entry in auths.items():
-        host = candidate.split("://", 1)[-1].split("/", 1)[0]
-        if host == key:
-            return candidate, entry
-    return None
+    return _registry_key(domain)
 
 
 def encode_auth(config: Mapping[str, Any], domain: str) -> str:
     key = registry_key(domain)
-    found = _find(config.get("auths") or {}, key)
-    data: dict[str, str] = {}
-    if found is not None:
-        address, entry = found
-        if isinstance(entry, dict):
-            user, password = entry.get("username", ""), entry.get("password", "")
-            if entry.get("auth"):
-                try:
-                    user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
-                except (ValueError, UnicodeDecodeError):
-                    pass
-            if user:
-                data["username"] = user
-            if password:
-                data["password"] = password
-            data["serveraddress"] = address
-            if entry.get("identitytoken"):
-                data["identitytoken"] = entry["identitytoken"]
-    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode()
+    try:
+        creds = get(config, key)
+    except (CredentialsError, ValueError):
+        creds = Credentials()
+    if not (creds.username or creds.password or creds.identity_token):
+        creds = Credentials()
+    return encode_header(creds)

@@ -33,6 +33,9 @@ from berth.engine.events import Event, EventBus, EventFilter
 from berth.engine.images import ImageService
 from berth.engine.images.commit import Committer
 from berth.engine.images.operations import ImageOperations
+from berth.engine.images.pull import ImagePuller
+from berth.engine.images.push import ImagePusher
+from berth.engine.images.registry import RegistryService
 from berth.engine.networks import NetworkService
 from berth.engine.store import Store
 from berth.engine.volumes import VolumeService
@@ -81,6 +84,9 @@ class Engine:
         self.container_views = ContainerViews(records, self.images, layers)
         self.image_ops = ImageOperations(self.images, records.all,
                                          Committer(records, self.container_ops, self.images))
+        self.registry = RegistryService(config)
+        self.pulls = ImagePuller(self.images, self.registry, config)
+        self.pushes = ImagePusher(self.images, self.registry, config)
         self.usage = DiskUsage(self.images, records, self.container_views, self.volumes)
         self._reconciler = Reconciler(records, self.containers, self.shims, layers, self.volumes)
 
@@ -110,6 +116,7 @@ class Engine:
         await self.containers.shutdown(bool(self.config.live_restore))
         await self.networks.shutdown(bool(self.config.live_restore))
         await self.images.shutdown(bool(self.config.live_restore))
+        self.registry.close()
         self.store.close()
 
     # -- system ---------------------------------------------------------------------------

@@ -66,8 +66,8 @@ class FakeContainers(Recorder):
                           LogLine("stderr", b"oops\n", "2024-01-02T03:04:06Z", None)]
         self.log_error = None
 
-    async def create(self, body, name):
-        self.record("create", body, name)
+    async def create(self, body, name, platform=""):
+        self.record("create", body, name) if not platform else self.record("create", body, name, platform)
         return {"Id": CID, "Warnings": []}
 
     def get(self, ref):
@@ -214,6 +214,10 @@ def test_create(routes):
     reply = call(routes.router, "POST", "/v1.47/containers/create?name=web", {"Image": "busybox"})
     assert (reply.status, reply.json) == (201, {"Id": CID, "Warnings": []})
     assert routes.containers.last == ("create", {"Image": "busybox"}, "web")
+    call(routes.router, "POST", "/v1.47/containers/create?platform=linux/arm64", {"Image": "busybox"})
+    assert routes.containers.last == ("create", {"Image": "busybox"}, None, "linux/arm64")
+    call(routes.router, "POST", "/v1.40/containers/create?platform=linux/arm64", {"Image": "busybox"})
+    assert routes.containers.last == ("create", {"Image": "busybox"}, None)
     call(routes.router, "POST", "/containers/create")
     assert routes.containers.last == ("create", None, None)
 

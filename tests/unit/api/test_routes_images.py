@@ -105,12 +105,39 @@ def engine_document(created="2024-01-01T00:00:00Z"):
             "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"}}
 
 
+class FakePulls(Recorder):
+    def check_pull(self, from_image, tag, platform):
+        self.record("check_pull", from_image, tag, platform)
+        if from_image == "UPPER":
+            raise InvalidParameter("invalid reference format: repository name (UPPER) must be lowercase")
+
+    def pull(self, from_image, tag, platform, auth, emit):
+        self.record("pull", from_image, tag, platform, auth)
+        if from_image == "missing":
+            raise NotFound("pull access denied for missing, repository does not exist or may "
+                           "require 'docker login': denied: requested access to the resource is denied")
+        emit({"status": "Pulling from library/busybox", "id": tag})
+        emit({"status": "Downloading", "progressDetail": {"current": 524288, "total": 1048576},
+              "id": "0123456789ab"})
+        if from_image == "broken":
+            raise InvalidParameter("filesystem layer verification failed for digest sha256:ab")
+        emit({"status": "Status: Downloaded newer image for busybox:latest"})
+
+
 @pytest.fixture
 def routes():
     backend = FakeImages()
     router = Router()
-    images.register(router, backend)
+    images.register(router, backend, FakePulls())
     return router, backend
+
+
+@pytest.fixture
+def pull_routes():
+    pulls = FakePulls()
+    router = Router()
+    images.register(router, FakeImages(), pulls)
+    return router, pulls
 
 
 def test_the_engine_and_the_fake_implement_the_backend():
@@ -119,6 +146,54 @@ def test_the_engine_and_the_fake_implement_the_backend():
     assert_implements(ImageOperations, images.ImageBackend)
     assert_implements(Image, images.ImportedImage)
     assert_implements(FakeImages, images.ImageBackend)
+    from berth.engine.images.pull import ImagePuller
+    assert_implements(ImagePuller, images.PullBackend)
+    assert_implements(FakePulls, images.PullBackend)
+
+
+# -- pull ------------------------------------------------------------------------------------
+def test_pull_streams_dockers_progress_with_the_rendered_bar(pull_routes):
+    import base64
+    router, pulls = pull_routes
+    auth = base64.urlsafe_b64encode(b'{"username":"u","password":"p","serveraddress":"r"}')
+    reply = call(router, "POST", "/v1.47/images/create?fromImage=busybox&tag=latest&platform=linux/amd64",
+                 headers=[("X-Registry-Auth", auth.decode().rstrip("="))])
+    assert reply.status == 200
+    lines = reply.lines
+    assert lines[0] == {"status": "Pulling from library/busybox", "id": "latest"}
+    assert lines[1]["progressDetail"] == {"current": 524288, "total": 1048576}
+    assert lines[1]["progress"].endswith("524.3kB/1.049MB")
+    assert lines[-1] == {"status": "Status: Downloaded newer image for busybox:latest"}
+    _, name, tag, platform, config = pulls.calls[-1]
+    assert (name, tag, platform) == ("busybox", "latest", "linux/amd64")
+    assert (config.username, config.password, config.server_address) == ("u", "p", "r")
+
+
+def test_pull_errors_before_any_output_are_http_errors(pull_routes):
+    router, pulls = pull_routes
+    reply = call(router, "POST", "/images/create?fromImage=missing&tag=latest")
+    assert reply.status == 404 and reply.message.startswith("pull access denied for missing")
+    reply = call(router, "POST", "/images/create?fromImage=UPPER&tag=latest")
+    assert reply.status == 400 and "must be lowercase" in reply.message
+    assert [c[0] for c in pulls.calls] == ["check_pull", "pull", "check_pull"]
+    reply = call(router, "POST", "/images/create?fromImage=busybox&tag=latest",
+                 headers=[("X-Registry-Auth", "%%%not-base64")])
+    assert reply.status == 400 and reply.message.startswith("invalid X-Registry-Auth header")
+
+
+def test_pull_failure_after_output_is_the_error_line(pull_routes):
+    router, _ = pull_routes
+    reply = call(router, "POST", "/images/create?fromImage=broken&tag=latest")
+    assert reply.status == 200
+    assert reply.lines[-1] == {
+        "errorDetail": {"message": "filesystem layer verification failed for digest sha256:ab"},
+        "error": "filesystem layer verification failed for digest sha256:ab"}
+
+
+def test_pull_platform_is_ignored_before_api_1_32(pull_routes):
+    router, pulls = pull_routes
+    call(router, "POST", "/v1.31/images/create?fromImage=busybox&tag=latest&platform=linux/arm64")
+    assert pulls.calls[-1][3] == ""
 
 
 # -- import ----------------------------------------------------------------------------------
@@ -142,8 +217,6 @@ def test_import_refusals_before_the_upload(routes):
     reply = call(router, "POST", "/images/create?fromSrc=http://example/x.tar")
     assert (reply.status, reply.message) == (
         400, "importing from a URL is not supported; send the tar as the body")
-    reply = call(router, "POST", "/images/create?fromImage=busybox&tag=latest")
-    assert (reply.status, reply.message) == (400, "pulling from a registry is not supported yet")
 
 
 def test_import_failure_after_the_200_is_the_error_line(routes):

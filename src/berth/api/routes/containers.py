@@ -59,7 +59,7 @@ class ExecRecord(Protocol):
 class ContainerBackend(Protocol):
     """What these routes need from ``engine.containers``."""
 
-    async def create(self, body: Any, name: str | None) -> dict: ...
+    async def create(self, body: Any, name: str | None, platform: str = "") -> dict: ...
     def get(self, ref: str) -> ContainerRecord: ...
     async def start(self, ref: str) -> None: ...
     async def stop(self, ref: str, timeout: int | None, signal_name: str | None) -> None: ...
@@ -217,7 +217,8 @@ def register(router: Router, containers: ContainerBackend, execs: ExecBackend,
     async def create(request: Request) -> Response:
         body = await request.json(default=None)
         name = request.arg("name") or None
-        return json_response(await containers.create(body, name), 201)
+        platform = (request.arg("platform") or "") if request.version_at_least(1, 41) else ""
+        return json_response(await containers.create(body, name, platform), 201)
 
     async def inspect(request: Request) -> Response:
         return json_response(await views.inspect_container(request.params["id"],

@@ -1,5 +1,5 @@
-"""Image routes: import (``POST /images/create?fromSrc=-``), list, inspect, history, tag,
-remove, prune, save (``/images/get``) and load.
+"""Image routes: pull and import (``POST /images/create?fromImage=`` / ``?fromSrc=-``), list,
+inspect, history, tag, remove, prune, save (``/images/get``) and load.
 
 The API version gates of these answers live here: the backend returns moby's full
 documents and the routes shape them for older clients.
@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any, BinaryIO, Iterator, Protocol
 
+from berth.api import registryauth
 from berth.api.http import Request, Response, StreamResponse, json_response
 from berth.api.router import Router
-from berth.api.streams import BodyPipe, Emit, progress_stream, raw_stream
+from berth.api.streams import BodyPipe, Emit, deferred_progress_stream, progress_stream, raw_stream
+from berth.distribution.auth import AuthConfig
 from berth.errors import InvalidParameter
 
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's time.Time{} in RFC 3339
@@ -38,6 +40,14 @@ class ImageBackend(Protocol):
     async def prune(self, filters: dict[str, list[str]]) -> dict: ...
     def save(self, names: list[str]) -> Iterator[bytes]: ...
     def load(self, stream: BinaryIO, emit: Emit, quiet: bool) -> None: ...
+
+
+class PullBackend(Protocol):
+    """What a pull needs from the engine (``engine.pulls``)."""
+
+    def check_pull(self, from_image: str, tag: str, platform: str) -> None: ...
+    def pull(self, from_image: str, tag: str, platform: str, auth: AuthConfig,
+             emit: Emit) -> None: ...
 
 
 def inspect_for_version(document: dict[str, Any], version: tuple[int, int]) -> dict[str, Any]:
@@ -66,10 +76,20 @@ def shape_version(request: Request) -> tuple[int, int]:
     return request.api_version
 
 
-def register(router: Router, ops: ImageBackend) -> None:
+def register(router: Router, ops: ImageBackend, pulls: PullBackend) -> None:
     async def create(request: Request) -> StreamResponse:
-        if request.arg("fromImage"):
-            raise InvalidParameter("pulling from a registry is not supported yet")
+        from_image = request.arg("fromImage") or ""
+        if from_image:
+            tag = request.arg("tag") or ""
+            platform = (request.arg("platform") or "") if request.version_at_least(1, 32) else ""
+            auth = registryauth.decode_header(request.headers.get(registryauth.HEADER))
+            pulls.check_pull(from_image, tag, platform)  # a bad reference is a 400
+            await request.discard_body()
+
+            def pull_job(emit: Emit) -> None:
+                pulls.pull(from_image, tag, platform, auth, emit)
+
+            return StreamResponse(await deferred_progress_stream(pull_job))
         source = request.arg("fromSrc") or ""
         if source != "-":
             raise InvalidParameter("importing from a URL is not supported; send the tar as the body")

@@ -18,6 +18,7 @@ import signal as signals
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Protocol
 
+from berth.distribution import platform as platforms
 from berth.engine import ids
 from berth.engine import mounts
 from berth.engine.mounts import MountPlan
@@ -111,6 +112,24 @@ class ImageLookup(Protocol):
     def get(self, ref: str) -> Any: ...
 
 
+def _platform_check(image_ref: str, document: dict[str, Any], platform: str) -> str | None:
+    """moby's create: an image of another platform than the one asked for is not found
+    (the docker CLI then pulls that platform); without a platform asked for, one that the
+    host cannot run gets Docker's warning."""
+    actual = platforms.of_image(document)
+    if platform:
+        wanted = platforms.parse(platform)
+        if not platforms.matches(wanted, actual):
+            raise NotFound(f"image with reference {image_ref} was found but does not match the "
+                           f"specified platform: wanted {wanted}, actual: {actual}")
+        return None
+    host = platforms.host()
+    if not platforms.matches(host, actual):
+        return (f"The requested image's platform ({actual}) does not match the detected host "
+                f"platform ({host}) and no specific platform was requested")
+    return None
+
+
 class ContainerService:
     def __init__(self, records: ContainerRecords, waits: ExitWaits, shims: Shims,
                  images: ImageLookup, layers: LayerStore, volumes: VolumeService,
@@ -165,12 +184,13 @@ class ContainerService:
                 log.exception("%s observer failed for %s", what, container.id[:12])
 
     # -- create ----------------------------------------------------------------------------
-    async def create(self, body: Any, name: str | None) -> dict[str, Any]:
+    async def create(self, body: Any, name: str | None, platform: str = "") -> dict[str, Any]:
         config, host_config, networking = cconfig.split_body(body)
         image_ref = config.get("Image") or ""
         if not image_ref:
             raise InvalidParameter("Config cannot be empty in order to create a container")
         image = self.images.get(image_ref)
+        platform_warning = _platform_check(image_ref, image.document, platform)
         merged = cconfig.merge_image_config(config, image.config)
         merged["Image"] = image_ref
         path, args = cconfig.command_of(merged)
@@ -189,6 +209,8 @@ class ContainerService:
         network_settings = self.networks.prepare_create(merged, host_config, networking)
         # on the loop: two stats of cgroupfs and arithmetic, less than a trip to a thread
         warnings = speclib.validate_host_config(host_config)
+        if platform_warning:
+            warnings = list(warnings or []) + [platform_warning]
         speclib.stop_signal(merged)  # refuse a bad StopSignal now, not at stop time
         if name:
             name = ids.check_container_name(name)

@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
 
+from berth.distribution import mediatypes as mt
 from berth.distribution import reference
 from berth.engine.images.service import Image, familiar
 from berth.engine.images.times import created_ns
@@ -27,10 +28,10 @@ from berth.storage import tarformat as tf
 if TYPE_CHECKING:
     from berth.engine.images.service import ImageService
 
-MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
-MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
-MEDIA_LAYER = "application/vnd.oci.image.layer.v1.tar"
+MEDIA_MANIFEST = mt.OCI_MANIFEST
+MEDIA_INDEX = mt.OCI_INDEX
+MEDIA_CONFIG = mt.OCI_CONFIG
+MEDIA_LAYER = mt.OCI_LAYER
 ANNOTATION_IMAGE_NAME = "io.containerd.image.name"
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 OCI_LAYOUT = b'{"imageLayoutVersion": "1.0.0"}'

@@ -19,6 +19,8 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable
 
+from berth.distribution import mediatypes as mt
+from berth.distribution import platform as platforms
 from berth.distribution import reference
 from berth.engine.images.service import Image, familiar, normalise
 from berth.engine.images.unpack import ArchiveError, ArchiveIndex, unpack
@@ -30,12 +32,9 @@ if TYPE_CHECKING:
 
 Emit = Callable[[dict[str, Any]], None]
 
-MANIFEST_TYPES = {"application/vnd.oci.image.manifest.v1+json",
-                  "application/vnd.docker.distribution.manifest.v2+json"}
-INDEX_TYPES = {"application/vnd.oci.image.index.v1+json",
-               "application/vnd.docker.distribution.manifest.list.v2+json"}
-CONFIG_TYPES = {"application/vnd.oci.image.config.v1+json",
-                "application/vnd.docker.container.image.v1+json"}
+MANIFEST_TYPES = mt.MANIFEST_TYPES
+INDEX_TYPES = mt.INDEX_TYPES
+CONFIG_TYPES = mt.CONFIG_TYPES
 _PROGRESS_STEP = 1 << 20
 
 
@@ -233,17 +232,15 @@ class ImageLoader:
             raise ArchiveError("invalid archive: manifest is not an object")
         media = descriptor.get("mediaType") or document.get("mediaType") or ""
         if media in INDEX_TYPES or (not media and "manifests" in document):
-            from berth.engine.system import go_arch
-            arch = go_arch()
             candidates = [d for d in document.get("manifests") or [] if isinstance(d, dict)]
-            for child in candidates:
-                platform = child.get("platform") or {}
-                if platform and (platform.get("os") != "linux" or platform.get("architecture") != arch):
-                    continue
+            host = platforms.host()
+            ranked = [(_platform_rank(host, d), position, d) for position, d in enumerate(candidates)]
+            for _, _, child in sorted((r for r in ranked if r[0] is not None),
+                                         key=lambda r: (r[0], r[1])):
                 found = self._pick_manifest(index, child, depth + 1)
                 if found is not None:
                     return found
-            raise NotFound(f"no matching manifest for linux/{arch} in the manifest list entries")
+            raise NotFound(f"no matching manifest for {host} in the manifest list entries")
         if media in MANIFEST_TYPES or (not media and "layers" in document):
             return document
         return None
@@ -321,6 +318,13 @@ class ImageLoader:
                       f"{previous} to empty string\n")
         self.service.tag(image, key, event=False)
         self._say(f"Loaded image: {familiar(key)}\n")
+
+
+def _platform_rank(host: platforms.Platform, descriptor: dict[str, Any]) -> int | None:
+    """How well an index entry fits the host (0 best; None: not at all); an entry that names
+    no platform fits."""
+    found = platforms.from_json(descriptor.get("platform"))
+    return 0 if found is None else platforms.match_rank(host, found)
 
 
 def _name_of(descriptor: dict[str, Any]) -> str | None:

@@ -7,8 +7,10 @@ each image holds one reference on its top layer.
 
 Crash safety: layers commit atomically (``LayerStore``); an image becomes visible only when
 its row is written, after its layers exist. At startup ``_reconcile`` drops what an
-interrupted import/load/commit left: temp directories, layers no image references, and
-config blobs no image row points to.
+interrupted import/load/commit/pull left: temp directories, layers no image references, and
+config blobs no image row points to. The compressed layer blobs a pull keeps
+(``images/blobs.py``) survive that sweep for a day, so the pull that follows a crash does not
+download them again; they go with the last layer of their diff ID (rmi, prune).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any, BinaryIO
 
 from berth.distribution import reference
 from berth.engine import ids
+from berth.engine.images.blobs import LayerBlobs
 from berth.engine.images.times import go_time
 from berth.engine.events import EventBus
 from berth.engine.store import Store, register_schema
@@ -112,6 +115,7 @@ class ImageService:
         self.content = ContentStore(os.path.join(root, "content"))
         self.driver = new_driver(storage_driver, root)
         self.layers = LayerStore(os.path.join(root, "layerdb"), self.driver)
+        self.blobs = LayerBlobs(store, self.content)  # pulled layers' compressed blobs
         self.tmp_root = os.path.join(root, "image-tmp")  # unpacked `docker load` uploads
         os.makedirs(self.tmp_root, mode=0o700, exist_ok=True)
         self._lock = threading.RLock()
@@ -147,6 +151,7 @@ class ImageService:
                 self.layers.get(top)
         self.layers.prune_unreferenced()
         self.content.cleanup_temp(older_than=0)
+        self.blobs.sweep({layer.diff_id for layer in self.layers.layers()})
         with self.store.transaction() as db:
             for image_id in self._stale_rows:
                 db.execute("DELETE FROM images WHERE id = ?", (image_id,))
@@ -385,6 +390,10 @@ class ImageService:
         top = image.top_layer
         if top and self.layers.exists(top):
             removed = self.layers.release(top)
+        if removed:
+            gone = {diff_id for diff_id, cid in zip(image.diff_ids, image.chain) if cid in removed}
+            live = {layer.diff_id for layer in self.layers.layers()}
+            self.blobs.drop_blobs(gone - live)
         self.content.delete(image.id)
         self.publish("delete", image.id, image.id, labels=labels)
         return removed
