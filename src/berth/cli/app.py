@@ -55,8 +55,8 @@ def global_flags() -> FlagSet:
 
 
 def root_help(flags: FlagSet) -> str:
-    mgmt = sorted((n, e) for n, e in INDEX.items() if e.management)
-    plain = sorted((n, e) for n, e in INDEX.items() if not e.management)
+    mgmt = sorted((n, e) for n, e in INDEX.items() if e.management and not e.hidden)
+    plain = sorted((n, e) for n, e in INDEX.items() if not e.management and not e.hidden)
     lines = [f"Usage:  {PROG} [OPTIONS] COMMAND", "", "A Docker-compatible container engine client", ""]
     lines += ["Management Commands:"] + [f"  {n:<11} {e.summary}" for n, e in mgmt] + [""]
     lines += ["Commands:"] + [f"  {n:<11} {e.summary}" for n, e in plain] + [""]
@@ -89,6 +89,10 @@ def client_options(ns: object) -> ClientOptions:
 def run(argv: Sequence[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
+    if argv and argv[0] in ("__complete", "__completeNoDesc"):  # what the completion scripts run
+        from berth.cli.completion.engine import main as complete
+
+        return complete(list(argv[1:]), out, err, descriptions=argv[0] == "__complete")
     cli = None
     try:
         flags = global_flags()
@@ -163,12 +167,15 @@ def dispatch(cli: object, argv: list[str]) -> int:
     gpath = f"{PROG} {group.name}"
     sub = argv[1:]
     if not sub or sub[0] in ("-h", "--help"):
-        (cli.out if sub else cli.err).write(group.help_text(gpath))  # type: ignore[attr-defined]
+        (cli.out if sub or group.plain else cli.err).write(group.help_text(gpath))  # type: ignore[attr-defined]
         return 0
     if sub[0].startswith("-"):
         error = f"unknown flag: {sub[0]}" if sub[0].startswith("--") else f"unknown shorthand flag: '{sub[0][1:2]}' in {sub[0]}"
         raise UsageError(error, f"{gpath} COMMAND", gpath)
     cmd = group.lookup(sub[0])
+    if cmd is None and group.plain:
+        cli.out.write(group.help_text(gpath))  # type: ignore[attr-defined]
+        return 0
     if cmd is None:
         raise StatusError(
             f"{PROG}: unknown command: {gpath} {sub[0]}\n\nUsage:  {gpath}\n\n"

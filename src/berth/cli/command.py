@@ -166,11 +166,16 @@ class Command:
 
 
 class Group:
-    """A management command (``context``, ``system``) and its subcommands."""
+    """A management command (``context``, ``system``) and its subcommands.
 
-    def __init__(self, name: str, summary: str):
+    ``plain``: a group that is cobra's rather than a docker management command (``completion``):
+    bare or with an unknown subcommand, it prints its help to stdout and succeeds."""
+
+    def __init__(self, name: str, summary: str, long: str = "", plain: bool = False):
         self.name = name
         self.summary = summary
+        self.long = long
+        self.plain = plain
         self.commands: dict[str, Command] = {}
         self._aliases: dict[str, str] = {}
 
@@ -219,7 +224,7 @@ class Group:
         visible = [c for c in self.commands.values() if not c.hidden]
         visible.sort(key=lambda c: c.name)
         width = max((len(c.name) for c in visible), default=0)
-        lines = [f"Usage:  {path} COMMAND", "", self.summary, "", "Commands:"]
+        lines = [f"Usage:  {path} COMMAND", "", self.long or self.summary, "", "Commands:"]
         lines += [f"  {c.name.ljust(max(width, 10))}  {c.summary}" for c in visible]
         lines += ["", f"Run '{path} COMMAND --help' for more information on a command.", ""]
         return "\n".join(lines) + "\n"

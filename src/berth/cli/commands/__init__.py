@@ -17,10 +17,12 @@ class Entry(NamedTuple):
     command: str | None  # None: the whole group
     summary: str
     management: bool = False
+    hidden: bool = False  # runs, but is not listed in the help (docker's "completion")
 
 
 INDEX: dict[str, Entry] = {
     # management commands
+    "completion": Entry("completion", None, "Generate the autocompletion script for the specified shell", True, True),
     "container": Entry("container", None, "Manage containers", True),
     "context": Entry("context", None, "Manage contexts", True),
     "image": Entry("image", None, "Manage images", True),
