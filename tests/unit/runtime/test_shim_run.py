@@ -131,7 +131,7 @@ def test_kill_gives_137_and_init_forwards_sigterm(env):
     assert client.wait(timeout=10)["exit_code"] == 137
     client, _, _, _ = env.create(["sleep", "30"], host_config={"Init": True})
     client.start()
-    for _ in range(50):  # tini ignores signals until its handlers are set up: repeat
+    for _ in range(150):  # tini ignores signals until its handlers are set up: repeat
         try:
             client.kill(signal.SIGTERM)
         except (Conflict, shim.ShimGone):  # it exited meanwhile
