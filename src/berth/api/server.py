@@ -229,9 +229,9 @@ class _Connection:
         await self._send(self._head(request, response.status, response.content_type,
                                     response.headers, None))
         # While the handler still reads the upload, the body reader notices a vanished client;
-        # after that, a watcher does (two readers on one socket are not allowed).
-        gone = asyncio.ensure_future(self._wait_for_disconnect() if request.body_consumed
-                                     else asyncio.Event().wait())
+        # once it is read, a watcher does (two readers on one socket are not allowed): a
+        # build still running when its client goes away is stopped.
+        gone = asyncio.ensure_future(self._watch_after_body(request))
         chunks = response.chunks
         try:
             while True:
@@ -259,6 +259,10 @@ class _Connection:
                     await aclose()
                 except Exception:  # noqa: BLE001 - producer cleanup must not kill the server
                     log.exception("stream producer failed while closing")
+
+    async def _watch_after_body(self, request: Request) -> None:
+        await request.wait_body_consumed()
+        await self._wait_for_disconnect()
 
     async def _wait_for_disconnect(self) -> None:
         """Completes when the client closes its side while we stream to it."""

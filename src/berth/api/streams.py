@@ -161,42 +161,94 @@ async def raw_stream(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
         raise ConnectionAbortedError(str(exc)) from None
 
 
-def progress_stream(job: Callable[..., Any], pipe: BodyPipe | None = None) -> AsyncIterator[bytes]:
-    """JSON-lines from a worker thread: ``job(emit)`` (``job(emit, reader)`` with an upload
-    ``pipe``) runs there; each ``emit(message)`` becomes a line (``framing.message_line``
-    adds the rendered ``"progress"`` text to structured progress); a failure at the end
-    becomes the error line clients expect."""
+class _ProgressJob:
+    """A job in a worker thread whose ``emit`` calls become JSON lines (see
+    ``progress_stream`` and ``progress_response``)."""
 
-    async def body() -> AsyncIterator[bytes]:
+    def __init__(self, job: Callable[..., Any], pipe: BodyPipe | None,
+                 on_abandon: Callable[[], None] | None):
+        self.job = job
+        self.pipe = pipe
+        self.on_abandon = on_abandon
+        self.lines: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.task: asyncio.Future[Any] | None = None
+
+    def start(self) -> None:
         loop = asyncio.get_running_loop()
-        lines: asyncio.Queue[bytes | None] = asyncio.Queue()
 
         def emit(message: dict) -> None:
-            loop.call_soon_threadsafe(lines.put_nowait, message_line(message))
+            loop.call_soon_threadsafe(self.lines.put_nowait, message_line(message))
 
         async def run() -> Any:
             try:
-                if pipe is not None:
-                    return await pipe.run(lambda reader: job(emit, reader))
-                return await asyncio.to_thread(job, emit)
+                if self.pipe is not None:
+                    pipe = self.pipe
+                    return await pipe.run(lambda reader: self.job(emit, reader))
+                return await asyncio.to_thread(self.job, emit)
             finally:
-                lines.put_nowait(None)
+                self.lines.put_nowait(None)
 
-        task = asyncio.ensure_future(run())
+        self.task = asyncio.ensure_future(run())
+
+    async def first_line(self) -> bytes | None:
+        """The first line (None: the job ended without one). A failure before any line
+        is raised here, so the route answers it as a plain HTTP error."""
+        line = await self.lines.get()
+        if line is None:
+            assert self.task is not None
+            await self.task  # raises the job's error
+        return line
+
+    async def body(self, first: bytes | None = None) -> AsyncIterator[bytes]:
+        if self.task is None:
+            self.start()
+        task = self.task
+        assert task is not None
         try:
+            if first is not None:
+                yield first
             while True:
-                line = await lines.get()
+                line = await self.lines.get()
                 if line is None:
                     break
                 yield line
             try:
                 await task
             except BerthError as exc:
-                yield ProgressWriter.error(exc.message)
+                yield ProgressWriter.error(exc.message, exc.code)
             except Exception as exc:  # noqa: BLE001 - reported in-band, as dockerd does
                 log.exception("streamed job failed")
                 yield ProgressWriter.error(str(exc) or exc.__class__.__name__)
         finally:
             if not task.done():
+                if self.on_abandon is not None:
+                    self.on_abandon()  # the client went away: stop the job
                 await asyncio.shield(task)
-    return body()
+
+
+def progress_stream(job: Callable[..., Any], pipe: BodyPipe | None = None,
+                    on_abandon: Callable[[], None] | None = None) -> AsyncIterator[bytes]:
+    """JSON-lines from a worker thread: ``job(emit)`` (``job(emit, reader)`` with an upload
+    ``pipe``) runs there; each ``emit(message)`` becomes a line (``framing.message_line``
+    adds the rendered ``"progress"`` text to structured progress); a failure at the end
+    becomes the error line clients expect (with its ``code``, if any). If the client goes
+    away first, ``on_abandon`` is called (the job should stop) and the job awaited."""
+    return _ProgressJob(job, pipe, on_abandon).body()
+
+
+async def progress_response(job: Callable[..., Any], pipe: BodyPipe | None = None,
+                            on_abandon: Callable[[], None] | None = None) -> Any:
+    """As ``progress_stream``, but the response starts only with the job's first line, as
+    dockerd's build does: a failure before it is raised to the route (a plain HTTP error
+    with its status), after it the error line."""
+    from berth.api.http import StreamResponse
+
+    progress = _ProgressJob(job, pipe, on_abandon)
+    progress.start()
+    first = await progress.first_line()
+    if first is None:
+        async def empty() -> AsyncIterator[bytes]:
+            return
+            yield b""  # noqa: unreachable - makes this an async generator
+        return StreamResponse(empty())
+    return StreamResponse(progress.body(first))
