@@ -429,7 +429,7 @@ class Build:
         env = list(state.config.get("Env") or [])
         if not any(item.startswith("PATH=") for item in env):
             state.config["Env"] = env + [DEFAULT_PATH]
-        state.cache_key = state.image_id
+        state.cache_key = ""  # the first step's record has no parent record
         triggers = list(state.config.get("OnBuild") or [])
         if triggers:
             state.config["OnBuild"] = None

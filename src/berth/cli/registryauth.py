@@ -46,3 +46,27 @@ def encode_auth(config: Mapping[str, Any], domain: str) -> str:
             if entry.get("identitytoken"):
                 data["identitytoken"] = entry["identitytoken"]
     return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode()
+
+
+def build_config(config: Mapping[str, Any]) -> str:
+    """``X-Registry-Config`` for a build: every configured registry's credentials, as a
+    base64url JSON map of server address to auth config (docker's GetAllCredentials)."""
+    out: dict[str, dict[str, str]] = {}
+    for address, entry in (config.get("auths") or {}).items():
+        if not isinstance(entry, dict):
+            continue
+        user, password = entry.get("username", ""), entry.get("password", "")
+        if entry.get("auth"):
+            try:
+                user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                pass
+        item = {"serveraddress": address}
+        if user:
+            item["username"] = user
+        if password:
+            item["password"] = password
+        if entry.get("identitytoken"):
+            item["identitytoken"] = entry["identitytoken"]
+        out[address] = item
+    return base64.urlsafe_b64encode(json.dumps(out, separators=(",", ":")).encode()).decode()
