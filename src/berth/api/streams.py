@@ -43,11 +43,27 @@ class BodyPipe(io.RawIOBase):
         self._finished = threading.Event()
 
     async def pump(self) -> None:
+        """Hand the body to the reader. Clients send many small chunks (the docker CLI
+        writes a build context a tar header at a time): they are passed on without a trip
+        to a thread while the queue has room, and gathered into bigger pieces while the
+        reader is busy."""
+        pending: list[bytes] = []
+        size = 0
         try:
             async for chunk in self._request.body_chunks():
                 if self._finished.is_set():
                     continue
-                await asyncio.to_thread(self._put, chunk)
+                pending.append(chunk)
+                size += len(chunk)
+                try:
+                    self._chunks.put_nowait(b"".join(pending) if len(pending) > 1 else pending[0])
+                except queue.Full:
+                    if size < (1 << 20):
+                        continue
+                    await asyncio.to_thread(self._put, b"".join(pending))
+                pending, size = [], 0
+            if pending and not self._finished.is_set():
+                await asyncio.to_thread(self._put, b"".join(pending))
         finally:
             await asyncio.to_thread(self._put, None)
 
