@@ -43,27 +43,18 @@ class BodyPipe(io.RawIOBase):
         self._finished = threading.Event()
 
     async def pump(self) -> None:
-        """Hand the body to the reader. Clients send many small chunks (the docker CLI
-        writes a build context a tar header at a time): they are passed on without a trip
-        to a thread while the queue has room, and gathered into bigger pieces while the
-        reader is busy."""
-        pending: list[bytes] = []
-        size = 0
+        """Hand the body to the reader, a chunk at a time (the server gathers the many
+        small chunks some clients send, e.g. the docker CLI's build context, into one). A
+        chunk goes straight into the queue while it has room; only a full queue costs a
+        trip to a thread, so the reader is never more than ``depth`` chunks behind."""
         try:
             async for chunk in self._request.body_chunks():
                 if self._finished.is_set():
                     continue
-                pending.append(chunk)
-                size += len(chunk)
                 try:
-                    self._chunks.put_nowait(b"".join(pending) if len(pending) > 1 else pending[0])
+                    self._chunks.put_nowait(chunk)
                 except queue.Full:
-                    if size < (1 << 20):
-                        continue
-                    await asyncio.to_thread(self._put, b"".join(pending))
-                pending, size = [], 0
-            if pending and not self._finished.is_set():
-                await asyncio.to_thread(self._put, b"".join(pending))
+                    await asyncio.to_thread(self._put, chunk)
         finally:
             await asyncio.to_thread(self._put, None)
 
@@ -239,7 +230,10 @@ class _ProgressJob:
             if not task.done():
                 if self.on_abandon is not None:
                     self.on_abandon()  # the client went away: stop the job
-                await asyncio.shield(task)
+                try:
+                    await asyncio.shield(task)
+                except Exception as exc:  # noqa: BLE001 - no one is left to tell
+                    log.info("abandoned job ended: %s", getattr(exc, "message", exc))
 
 
 def progress_stream(job: Callable[..., Any], pipe: BodyPipe | None = None,

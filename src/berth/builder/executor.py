@@ -28,7 +28,6 @@ import contextlib
 import copy
 import hashlib
 import io
-import json
 import os
 import posixpath
 import re
@@ -1255,4 +1254,4 @@ def _heredoc_script(text: str, heredocs: list[Any], lexer: Lexer, env: dict[str,
 
 
 __all__ = ["Build", "BuildBackend", "BuildOptions", "BuildError", "Cancelled", "ImageInfo",
-           "NewImage", "RunSpec", "RunResult", "DockerfileError", "json"]
+           "NewImage", "RunSpec", "RunResult", "DockerfileError"]
