@@ -223,8 +223,20 @@ class BuildContext:
             tar = tarfile.open(fileobj=reader, mode="r|", errorlevel=1)
         except tarfile.TarError as exc:
             raise ContextError(f"Error processing tar file: {exc}") from None
+        members = iter(tar)
         try:
-            for member in tar:
+            while True:
+                try:
+                    member = next(members)
+                except StopIteration:
+                    break
+                except tarfile.ReadError as exc:
+                    # the stream ends at a member boundary without the last padding and the
+                    # end-of-archive blocks: what the docker CLI sends when it adds a
+                    # Dockerfile from outside the context (dockerd's Go reader takes it)
+                    if "unexpected end of data" in str(exc) and len(self.entries) > 1:
+                        break
+                    raise
                 self._add(member, tar, spool, limit, check_free)
         except tarfile.TarError as exc:
             raise ContextError(f"Error processing tar file: {exc}") from None
@@ -353,7 +365,16 @@ class BuildContext:
         return [p for p in self.entries if p]
 
     def exclude(self, paths: set[str]) -> None:
-        self.excluded |= paths
+        """Hide ``paths`` from COPY and ADD. A directory that still has something not
+        hidden under it (a ``!`` exception) stays, as the directory of what it holds."""
+        excluded = self.excluded | paths
+        for path in self.entries:
+            if path and path not in excluded:
+                parent = posixpath.dirname(path)
+                while parent and parent in excluded:
+                    excluded.discard(parent)
+                    parent = posixpath.dirname(parent)
+        self.excluded = excluded
 
     def read(self, entry: Entry, limit: int | None = None) -> bytes:
         with self._lock:

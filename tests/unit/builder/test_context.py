@@ -165,3 +165,9 @@ def test_exclusions_hide_paths(receive):
     context.exclude({"secret/key"})
     assert context.resolve("secret/key") is None
     assert [e.path for e in context.walk(context.root)] == ["", "keep", "secret"]
+
+
+def test_an_excluded_directory_with_exceptions_stays_for_what_it_holds(receive):
+    context = receive(tar_of(file("build/out"), file("build/keep"), file("other/x")))
+    context.exclude({"build", "build/out", "other", "other/x"})
+    assert [e.path for e in context.walk(context.root)] == ["", "build", "build/keep"]

@@ -116,7 +116,10 @@ def _tar_stream(produce: Any) -> Iterator[bytes]:
             yield chunk
     thread.join()
     if failure:
-        raise failure[0]
+        exc = failure[0]
+        if isinstance(exc, StatusError):
+            raise exc
+        raise StatusError(f"error checking context: {exc}", 1) from None
 
 
 def directory_tar(root: str, excludes: list[str], extra: dict[str, bytes] | None = None,
@@ -190,6 +193,11 @@ def run_build(cli: Any, opts: Any, args: list[str]) -> int:
         raise StatusError("invalid argument: can't use stdin for both build context and dockerfile", 1)
     if opts.squash:
         raise StatusError('"--squash" is only supported on a Docker daemon with experimental features enabled', 1)
+    if opts.iidfile:  # as docker: an old ID never survives a failed build
+        try:
+            os.remove(opts.iidfile)
+        except FileNotFoundError:
+            pass
     client = cli.client()
     stdin = getattr(cli.inp, "buffer", cli.inp)
     remote = ""
@@ -277,14 +285,19 @@ def run_build(cli: Any, opts: Any, args: list[str]) -> int:
         raise StatusError(exc.message, exc.code or 1) from None
     finally:
         response.close()
+    written = image_id[-1] if image_id else ""
     if quiet:
+        # docker prints (and writes to --iidfile) the daemon's last line as it came
         text = held.getvalue()
-        last = [line for line in text.splitlines() if line.startswith("sha256:")]
-        out.write((last[-1] if last else (image_id[-1] if image_id else "")) + "\n")
+        last = [line for line in text.splitlines(keepends=True) if line.startswith("sha256:")]
+        written = last[-1] if last else written + "\n"
+        out.write(written)
         out.flush()
-    if opts.iidfile and image_id:
+    if opts.iidfile:
+        if not written:
+            raise StatusError(f"Server did not provide an image ID. Cannot write {opts.iidfile}", 1)
         with open(opts.iidfile, "w", encoding="utf-8") as handle:
-            handle.write(image_id[-1])
+            handle.write(written)
     return 0
 
 
