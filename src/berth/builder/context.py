@@ -82,25 +82,33 @@ def clean_name(name: str) -> str:
 
 
 class _Decompressed(io.RawIOBase):
-    """A decompressing reader over a stream, chosen by its first bytes."""
+    """A decompressing reader over a stream, chosen by its first bytes. Output comes in
+    pieces of at most 1 MiB whatever the ratio (a small upload of zeros may inflate to
+    gigabytes): nothing is ever inflated whole in memory."""
+
+    PIECE = 1 << 20
 
     def __init__(self, raw: BinaryIO, head: bytes):
         super().__init__()
         self._raw = raw
         self._head = head
-        self._pending = b""
+        self._pending = memoryview(b"")
+        self._input = b""
         self._eof = False
+        self._zstd = None
         if head.startswith(b"\x1f\x8b"):
-            self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            self._kind, self._d = "zlib", zlib.decompressobj(16 + zlib.MAX_WBITS)
         elif head.startswith(b"BZh"):
-            self._d = bz2.BZ2Decompressor()
+            self._kind, self._d = "bz2", bz2.BZ2Decompressor()
         elif head.startswith(b"\xfd7zXZ\x00"):
-            self._d = lzma.LZMADecompressor()
+            self._kind, self._d = "xz", lzma.LZMADecompressor()
         elif head.startswith(b"\x28\xb5\x2f\xfd"):
             import zstandard
-            self._d = zstandard.ZstdDecompressor().decompressobj()
+            self._kind, self._d = "zstd", None
+            self._zstd = zstandard.ZstdDecompressor().stream_reader(_Prepend(head, raw))
+            self._head = b""
         else:
-            self._d = None
+            self._kind, self._d = "none", None
 
     def readable(self) -> bool:
         return True
@@ -109,26 +117,54 @@ class _Decompressed(io.RawIOBase):
         if self._head:
             data, self._head = self._head, b""
             return data
-        return self._raw.read(1 << 20)
+        return self._raw.read(self.PIECE)
+
+    def _next_piece(self) -> bytes:
+        """Up to PIECE bytes of output; b"" at the end."""
+        try:
+            if self._kind == "none":
+                return self._feed()
+            if self._kind == "zstd":
+                assert self._zstd is not None
+                return self._zstd.read(self.PIECE)
+            d = self._d
+            while True:
+                if self._kind == "zlib":
+                    if not self._input:
+                        if d.eof:
+                            return b""
+                        self._input = self._feed()
+                        if not self._input:
+                            return d.flush()
+                    out = d.decompress(self._input, self.PIECE)
+                    self._input = d.unconsumed_tail
+                else:
+                    if d.eof:
+                        return b""
+                    data = b""
+                    if d.needs_input:
+                        data = self._feed()
+                        if not data:
+                            raise EOFError("compressed data ended early")
+                    out = d.decompress(data, self.PIECE)
+                if out:
+                    return out
+        except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError) as exc:
+            raise ContextError(f"failed to decompress the build context: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - zstandard's own errors
+            if self._kind == "zstd":
+                raise ContextError(f"failed to decompress the build context: {exc}") from None
+            raise
 
     def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
-        while not self._pending and not self._eof:
-            data = self._feed()
-            if not data:
+        while not self._pending:
+            if self._eof:
+                return 0
+            piece = self._next_piece()
+            if not piece:
                 self._eof = True
-                if self._d is not None and hasattr(self._d, "flush"):
-                    try:
-                        self._pending = self._d.flush()
-                    except Exception:  # noqa: BLE001 - a truncated stream ends here
-                        self._pending = b""
-                break
-            if self._d is None:
-                self._pending = data
-            else:
-                try:
-                    self._pending = self._d.decompress(data)
-                except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError) as exc:
-                    raise ContextError(f"failed to decompress the build context: {exc}") from None
+                return 0
+            self._pending = memoryview(piece)
         n = min(len(buffer), len(self._pending))
         buffer[:n] = self._pending[:n]
         self._pending = self._pending[n:]

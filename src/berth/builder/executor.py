@@ -106,6 +106,7 @@ class NewImage:
     author: str = ""
     os: str = "linux"
     architecture: str = ""
+    reuse_layer: str | None = None  # a diff ID of a layer the store has on the parent (--cache-from)
 
 
 Output = Callable[[int, bytes], None]  # (1 stdout | 2 stderr, bytes)
@@ -248,6 +249,7 @@ class Build:
         self.lexer = Lexer()
         self.meta: dict[str, str] = {}
         self.stages: Stages | None = None
+        self._cache_sources: list[ImageInfo] | None = None
 
     # -- output ------------------------------------------------------------------------------
     def emit(self, message: dict) -> None:
@@ -475,7 +477,7 @@ class Build:
         cmd = state.shell + [comment]
         created_by = " ".join(cmd)
         key = step_key(state.image_id, created_by, self._key_extra(state, {"config": state.config}))
-        if self._use_cache(state, key):
+        if self._use_cache(state, key, created_by):
             return
         spec = self._new_image(state, created_by, cmd, empty=True)
         info = self.backend.create_image(spec, None)
@@ -499,16 +501,18 @@ class Build:
         return NewImage(state.image_id, copy.deepcopy(state.config), history, container_config,
                         state.author, state.os, state.architecture)
 
-    def _use_cache(self, state: StageState, key: str) -> bool:
+    def _use_cache(self, state: StageState, key: str, created_by: str) -> bool:
         if self.cache is None or self.options.no_cache:
             return False
         image_id = self.cache.lookup(key)
-        if not image_id:
-            return False
-        info = self.backend.image(image_id)
-        if info is None:
+        info = self.backend.image(image_id) if image_id else None
+        if image_id and info is None:
             self.cache.forget(key)
-            return False
+        if info is None:
+            info = self._from_cache_sources(state, created_by)
+            if info is None:
+                return False
+            self.cache.record(key, info.id, created_by, state.cache_key)
         self.cache.hit(key)
         self.cache.hold(key)
         self.held.append(key)
@@ -517,6 +521,48 @@ class Build:
         state.image = info
         state.cache_key = key
         return True
+
+    def _from_cache_sources(self, state: StageState, created_by: str) -> ImageInfo | None:
+        """``--cache-from``: an image whose history continues the parent's with this very
+        step (dockerd's classic rule: same history so far, same layers, then an entry made
+        by the same command) gives the step's result: the source itself when it is that
+        step's image, else an image rebuilt from the parent and the source's layer (the
+        same config, history and layers: the same ID as the original)."""
+        if self._cache_sources is None:
+            self._cache_sources = []
+            for ref in self.options.cache_from:
+                try:
+                    self._cache_sources.append(self.backend.from_image(ref, False, "", lambda m: None))
+                except BerthError:
+                    continue  # as dockerd: a cache source that is not there is no source
+        if not self._cache_sources:
+            return None
+        parent_doc = state.image.document if state.image else {}
+        parent_history = list(parent_doc.get("history") or [])
+        parent_layers = list((parent_doc.get("rootfs") or {}).get("diff_ids") or [])
+        n = len(parent_history)
+        for source in self._cache_sources:
+            history = list(source.document.get("history") or [])
+            layers = list((source.document.get("rootfs") or {}).get("diff_ids") or [])
+            if len(history) <= n or layers[:len(parent_layers)] != parent_layers:
+                continue
+            if [h.get("created_by") for h in history[:n]] != [h.get("created_by") for h in parent_history]:
+                continue
+            entry = history[n]
+            if entry.get("created_by") != created_by:
+                continue
+            reuse = None
+            if not entry.get("empty_layer"):
+                if len(layers) <= len(parent_layers):
+                    continue
+                reuse = layers[len(parent_layers)]
+            spec = NewImage(state.image_id, copy.deepcopy(state.config), dict(entry),
+                            _container_config(state.config, [], state.image_id), state.author,
+                            source.document.get("os") or state.os,
+                            source.document.get("architecture") or state.architecture,
+                            reuse_layer=reuse)
+            return self.backend.create_image(spec, None)
+        return None
 
     def _finish_step(self, state: StageState, info: ImageInfo, key: str, created_by: str) -> None:
         if self.cache is not None:
@@ -699,7 +745,7 @@ class Build:
         description = "WORKDIR " + path
         created_by = " ".join(state.shell + ["#(nop) " + description])
         key = step_key(state.image_id, created_by, self._key_extra(state, {"config": state.config}))
-        if self._use_cache(state, key):
+        if self._use_cache(state, key, created_by):
             return
         cmd = state.shell + ["#(nop) " + description]
         with self._view(state.image_id) as view:
@@ -841,7 +887,7 @@ class Build:
             created_by = " ".join(cmd)
             key = step_key(state.image_id, created_by,
                            self._key_extra(state, {"config": state.config, "from": source_image}))
-            if self._use_cache(state, key):
+            if self._use_cache(state, key, created_by):
                 return
             with self._view(state.image_id) as view:
                 owner = copier.parse_chown(chown, view) if chown else (0, 0)
@@ -1014,7 +1060,7 @@ class Build:
         mount_key = [dict(sorted(m.items())) for m in mounts]
         key = step_key(state.image_id, created_by, self._key_extra(state, {
             "config": state.config, "mounts": mount_key, "network": network}))
-        if self._use_cache(state, key):
+        if self._use_cache(state, key, created_by):
             return
         run_env = list(state.config.get("Env") or []) + [f"{k}={v}" for k, v in sorted(args.items())] + \
             [f"{k}={v}" for k, v in sorted(proxies.items())]

@@ -366,3 +366,21 @@ def test_from_a_missing_image_fails_with_the_pull_error(env):
     with pytest.raises(BuildError, match="pull access denied for nosuch, repository does not exist"):
         build("FROM nosuch\n")
 
+
+
+def test_cache_from_an_image_whose_history_continues_the_parent(env, tmp_path):
+    backend, build = env
+    source, _ = build("FROM busybox\nENV A=1\nLABEL b=2\n", tags=["src:1"])
+    fresh = BuildCache(str(tmp_path / "other-cache"))  # no records: only --cache-from can help
+    context = BuildContext.receive(io.BytesIO(context_tar({"Dockerfile": b"FROM busybox\nENV A=1\nLABEL b=2\n"})),
+                                   str(tmp_path / "ctx-cf"))
+    lines: list[dict] = []
+    try:
+        image_id = Build(backend, fresh, context, BuildOptions(cache_from=["src:1", "missing:1"]),
+                         lines.append).run()
+    finally:
+        context.close()
+        fresh.close()
+    assert text(lines).count(" ---> Using cache\n") == 2
+    history = [h["created_by"] for h in backend.images[image_id].document["history"]]
+    assert history == [h["created_by"] for h in backend.images[source].document["history"]]

@@ -92,7 +92,8 @@ class EngineBuildBackend:
     def create_image(self, spec: NewImage, layer: BinaryIO | None) -> ImageInfo:
         return _info(self.committer.build_step(
             spec.parent, spec.config, spec.history, spec.container_config, layer=layer,
-            author=spec.author, os_name=spec.os, architecture=spec.architecture))
+            author=spec.author, os_name=spec.os, architecture=spec.architecture,
+            reuse_diff_id=spec.reuse_layer))
 
     def commit(self, container_id: str, spec: NewImage) -> ImageInfo:
         return _info(self.committer.build_step(

@@ -19,6 +19,7 @@ from berth.engine.images.changes import apply_changes
 from berth.engine.images.service import ImageService, familiar
 from berth.engine.images.times import go_time
 from berth.engine.system import go_arch
+from berth.storage.layers import chain_id
 from berth.errors import BerthError, Conflict, NotFound
 
 
@@ -162,11 +163,12 @@ class Committer:
     def build_step(self, parent_id: str, config: dict[str, Any], history: dict[str, Any],
                    container_config: dict[str, Any], *, layer: Any = None,
                    container_id: str = "", author: str = "", os_name: str = "linux",
-                   architecture: str = "") -> Any:
+                   architecture: str = "", reuse_diff_id: str | None = None) -> Any:
         """An image made by one build step: ``parent_id``'s image ("" for none) with one
         more ``history`` entry and, from ``layer`` (a tar stream) or from the container
         ``container_id``'s changes, a new layer (none when it is empty, as dockerd's
-        commit: ``empty_layer``). The image event is ``create``, as for a commit. Blocking."""
+        commit: ``empty_layer``); ``reuse_diff_id``: a layer the store already has on that
+        parent (``--cache-from``). The image event is ``create``, as for a commit. Blocking."""
         images = self.images
         parent = images.by_id(parent_id) if parent_id else None
         if parent_id and parent is None:
@@ -178,6 +180,8 @@ class Committer:
                                          parent.top_layer if parent else None)
         elif layer is not None:
             registered = layers.register(layer, parent.top_layer if parent else None)
+        elif reuse_diff_id is not None:  # a layer the store has on this parent already
+            registered = layers.get(chain_id(parent.top_layer if parent else None, reuse_diff_id))
         try:
             history = dict(history)
             diff_ids = list(parent.diff_ids if parent else [])
