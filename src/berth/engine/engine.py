@@ -29,6 +29,7 @@ from berth.engine.containers.stats import StatsCollector
 from berth.engine.containers.views import ContainerViews
 from berth.engine.containers.waits import ExitWaits
 from berth.engine.build import BuildService
+from berth.engine.build.backend import EngineBuildBackend, no_registry
 from berth.engine.diskusage import DiskUsage
 from berth.engine.events import Event, EventBus, EventFilter
 from berth.engine.images import ImageService
@@ -82,8 +83,9 @@ class Engine:
         self.container_views = ContainerViews(records, self.images, layers)
         committer = Committer(records, self.container_ops, self.images)
         self.image_ops = ImageOperations(self.images, records.all, committer)
-        # the pull hook (``pull=``) is where the registry client plugs in: see build/backend.py
-        self.builds = BuildService(self.images, self.containers, committer, self.image_ops.remover,
+        # FROM's pull hook (``pull=``) is where the registry client plugs in: see build/backend.py
+        build_backend = EngineBuildBackend(self.images, self.containers, committer, pull=no_registry)
+        self.builds = BuildService(self.images, self.containers, build_backend, self.image_ops.remover,
                                    self.data_root, experimental=bool(config.experimental))
         self.usage = DiskUsage(self.images, records, self.container_views, self.volumes,
                                self.builds)

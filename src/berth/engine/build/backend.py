@@ -61,15 +61,19 @@ def _info(image: Image) -> ImageInfo:
 
 class EngineBuildBackend:
     def __init__(self, images: ImageService, containers: ContainerService | Lifecycle,
-                 committer: Committer, loop: asyncio.AbstractEventLoop,
-                 pull: PullHook = no_registry):
+                 committer: Committer, pull: PullHook = no_registry):
         self.images = images
         self.containers = containers
         self.committer = committer
-        self.loop = loop
         self.pull = pull
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The daemon's event loop, where the container lifecycle runs (``Engine.start``)."""
+        self.loop = loop
 
     def _on_loop(self, coro: Any, timeout: float | None = None) -> Any:
+        assert self.loop is not None, "bind_loop first"
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     # -- images ----------------------------------------------------------------------------

@@ -23,8 +23,7 @@ from berth.builder.context import DEFAULT_LIMIT, BuildContext
 from berth.builder.executor import Build, BuildOptions
 from berth.distribution import reference
 from berth.engine import ids
-from berth.engine.build.backend import EngineBuildBackend, PullHook, no_registry
-from berth.engine.images.commit import Committer
+from berth.engine.build.backend import EngineBuildBackend
 from berth.engine.images.service import ImageService
 from berth.engine.system import go_arch
 from berth.errors import BerthError, Conflict, InvalidParameter, NotFound
@@ -39,12 +38,14 @@ class ImageRemoval(Protocol):
 
 
 class BuildService:
-    def __init__(self, images: ImageService, containers: Any, committer: Committer,
+    def __init__(self, images: ImageService, containers: Any, backend: EngineBuildBackend,
                  remover: ImageRemoval, data_root: str, *, experimental: bool = False,
-                 pull: PullHook = no_registry, context_limit: int = DEFAULT_LIMIT):
+                 context_limit: int = DEFAULT_LIMIT):
+        """``containers``: every container (``all()``: their images stay needed);
+        ``backend``: what the steps are done with (FROM's pull hook is its ``pull``)."""
         self.images = images
         self.containers = containers
-        self.committer = committer
+        self.backend = backend
         self.remover = remover
         self.root = os.path.join(data_root, "builder")
         self.tmp = os.path.join(self.root, "tmp")
@@ -53,13 +54,11 @@ class BuildService:
         os.makedirs(self.tmp, mode=0o700, exist_ok=True)
         self.cache = BuildCache(self.root)
         self.experimental = experimental
-        self.pull = pull
         self.context_limit = context_limit
-        self.loop: asyncio.AbstractEventLoop | None = None
         self._prune_lock = threading.Lock()
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+        self.backend.bind_loop(loop)
 
     def close(self) -> None:
         self.cache.close()
@@ -84,7 +83,6 @@ class BuildService:
     def build(self, options: BuildOptions, stream: BinaryIO | None, remote_url: str, emit: Emit,
               cancel: threading.Event) -> str:
         """Receive the context, run the build; returns the image ID. Blocking."""
-        assert self.loop is not None, "bind_loop first"
         workdir = os.path.join(self.tmp, ids.new_id()[:24])
         if remote_url:
             context = remote.fetch(remote_url, workdir, self.context_limit)
@@ -92,9 +90,7 @@ class BuildService:
             assert stream is not None
             context = BuildContext.receive(stream, workdir, self.context_limit)
         try:
-            backend = EngineBuildBackend(self.images, self.containers, self.committer, self.loop,
-                                         self.pull)
-            return Build(backend, self.cache, context, options, emit, cancel, workdir).run()
+            return Build(self.backend, self.cache, context, options, emit, cancel, workdir).run()
         finally:
             context.close()
             shutil.rmtree(workdir, ignore_errors=True)
