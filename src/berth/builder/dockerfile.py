@@ -39,11 +39,11 @@ COMMANDS = {
 FLAGS: dict[str, set[str]] = {
     "from": {"platform"},
     "run": {"mount", "network", "security"},
-    "copy": {"from", "chown", "chmod", "link", "parents", "exclude"},
-    "add": {"chown", "chmod", "link", "checksum", "keep-git-dir", "exclude"},
+    "copy": {"from", "chown", "chmod", "link"},
+    "add": {"chown", "chmod", "link", "checksum"},
     "healthcheck": {"interval", "timeout", "start-period", "start-interval", "retries"},
 }
-BOOL_FLAGS = {"link", "parents", "keep-git-dir"}
+BOOL_FLAGS = {"link"}  # accepted: each COPY is its own layer already
 
 
 class DockerfileError(InvalidParameter):
@@ -192,13 +192,13 @@ def _split(line: str, start: int, end: int, escape: str) -> Instruction:
     flags, rest = _extract_flags(rest, start)
     instruction = Instruction(lower, line.strip(), [], flags, start=start, end=end, raw_args=rest)
     if lower in ("run", "cmd", "entrypoint"):
-        parsed = _maybe_json(rest)
+        parsed = maybe_json(rest)
         if parsed is not None:
             instruction.args, instruction.json = parsed, True
         else:
             instruction.args = [rest] if rest else []
     elif lower in ("copy", "add", "volume", "shell"):
-        parsed = _maybe_json(rest)
+        parsed = maybe_json(rest)
         if parsed is not None:
             instruction.args, instruction.json = parsed, True
         elif lower == "shell":
@@ -214,7 +214,7 @@ def _split(line: str, start: int, end: int, escape: str) -> Instruction:
     return instruction
 
 
-def _maybe_json(text: str) -> list[str] | None:
+def maybe_json(text: str) -> list[str] | None:
     if not text.startswith("["):
         return None
     try:

@@ -673,7 +673,7 @@ class Build:
             description = "HEALTHCHECK &{[\"NONE\"] \"0s\" \"0s\" \"0s\" '\\x00'}"
         else:
             rest = instruction.raw_args.split(None, 1)[1] if len(instruction.raw_args.split(None, 1)) > 1 else ""
-            parsed = dockerfile._maybe_json(rest)  # noqa: SLF001 - the same JSON-form rule
+            parsed = dockerfile.maybe_json(rest)  # the JSON-form rule of the parser
             test = ["CMD"] + parsed if parsed is not None else ["CMD-SHELL", rest]
             health = {"Test": test}
             durations = {}
