@@ -3,7 +3,9 @@
 ``Build(backend, cache, context, options, emit, cancel).run()`` parses the Dockerfile
 (errors there are raised before anything is emitted, so the API answers them as plain HTTP
 errors, as dockerd does), picks the target and the stages it needs (the others are
-skipped), then builds those stages in file order, each step as dockerd's classic builder
+skipped), then builds those stages, each as soon as the stages it reads are built
+(independent stages at the same time, their output delivered in file order, steps numbered
+in file order; the first failure stops the others), each step as dockerd's classic builder
 does it and says it (``Step 2/5 : RUN ...``, `` ---> Running in ...``, `` ---> Using
 cache``, `` ---> <id>``, ``Successfully built``, ``Successfully tagged``):
 
@@ -241,7 +243,10 @@ class Build:
         self.cancel = cancel or threading.Event()
         self.workdir = workdir or context.directory
         self.quiet_buffer: list[dict] = []
-        self.step = 0
+        self._local = threading.local()  # the stage a thread builds: its output position, its step
+        self._ordered: _OrderedOutput | None = None
+        self._quiet_lock = threading.Lock()
+        self._failed = threading.Event()  # a stage failed: the others stop
         self.total = 0
         self.consumed: set[str] = set()
         self.results: dict[int, StageState] = {}
@@ -253,8 +258,16 @@ class Build:
 
     # -- output ------------------------------------------------------------------------------
     def emit(self, message: dict) -> None:
+        position = getattr(self._local, "position", None)
+        if position is not None and self._ordered is not None:
+            self._ordered.write(position, message)
+        else:
+            self._deliver(message)
+
+    def _deliver(self, message: dict) -> None:
         if self.options.quiet:
-            self.quiet_buffer.append(message)
+            with self._quiet_lock:
+                self.quiet_buffer.append(message)
         else:
             self._emit(message)
 
@@ -270,6 +283,8 @@ class Build:
     def check_cancel(self) -> None:
         if self.cancel.is_set():
             raise Cancelled("the build was cancelled: the client went away")
+        if self._failed.is_set():
+            raise Cancelled("another stage of the build failed")
 
     # -- the whole build -----------------------------------------------------------------------
     def prepare(self) -> list[int]:
@@ -296,9 +311,7 @@ class Build:
         needed = self.prepare()
         assert self.stages is not None
         try:
-            for index in needed:
-                self.check_cancel()
-                self.results[index] = self._build_stage(self.stages.stages[index])
+            self._build_stages(needed)
             final = self.results[needed[-1]]
             if final.image is None:
                 raise BuildError("No image was generated. Is your Dockerfile empty?")
@@ -389,9 +402,64 @@ class Build:
         return state
 
     def _step_header(self, instruction: Instruction) -> None:
-        self.step += 1
-        self.say(f"Step {self.step}/{self.total} : {instruction.text()}")
+        self._local.step += 1
+        self.say(f"Step {self._local.step}/{self.total} : {instruction.text()}")
         self.say("\n")
+
+    def _build_stages(self, needed: list[int]) -> None:
+        """The needed stages, each as soon as the stages it reads are built: independent
+        stages at the same time (a thread each). Their output comes out in file order, as
+        if built one after the other (a later stage's is held until the earlier ones end);
+        steps are numbered in file order. The first failure stops the others."""
+        assert self.stages is not None
+        stages = self.stages
+        first_step: dict[int, int] = {}
+        count = 0
+        for index in needed:
+            first_step[index] = count
+            count += 1 + len(stages.stages[index].instructions)
+        deps = {index: dockerfile.stage_dependencies(stages.stages[index], stages, self._expand_meta)
+                for index in needed}
+        if len(needed) == 1 or _chain(needed, deps):  # nothing could run at once
+            for index in needed:
+                self.check_cancel()
+                self._local.step = first_step[index]
+                self.results[index] = self._build_stage(stages.stages[index])
+            return
+        self._ordered = _OrderedOutput(self._deliver, len(needed))
+        done = {index: threading.Event() for index in needed}
+        errors: list[BaseException] = []
+
+        def build(position: int, index: int) -> None:
+            self._local.position = position
+            self._local.step = first_step[index]
+            try:
+                for dep in deps[index]:
+                    while not done[dep].wait(0.1):
+                        self.check_cancel()
+                    if dep not in self.results:
+                        raise Cancelled("a stage this one needs failed")
+                self.check_cancel()
+                self.results[index] = self._build_stage(stages.stages[index])
+            except BaseException as exc:  # noqa: BLE001 - the first is raised by run()
+                errors.append(exc)
+                self._failed.set()
+            finally:
+                done[index].set()
+                assert self._ordered is not None
+                self._ordered.finish(position)
+
+        threads = [threading.Thread(target=build, args=(position, index), daemon=True,
+                                    name=f"berth-build-stage-{index}")
+                   for position, index in enumerate(needed)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self._ordered = None
+        if errors:
+            real = [e for e in errors if not isinstance(e, Cancelled)]
+            raise (real or errors)[0]
 
     def _from(self, state: StageState, instruction: Instruction) -> None:
         self._step_header(instruction)
@@ -1096,7 +1164,7 @@ class Build:
                 self.say(f" ---> Running in {container_id[:12]}\n")
 
             try:
-                result = self.backend.run(spec, output, self.cancel, created)
+                result = self.backend.run(spec, output, _Either(self.cancel, self._failed), created)
                 self.check_cancel()
                 if result.error:
                     raise BuildError(result.error)
@@ -1222,6 +1290,54 @@ class Build:
         else:
             self.context.materialize(entry, copy_dir)
         return {"Type": "bind", "Source": copy_dir, "Target": target, "ReadOnly": readonly}
+
+
+def _chain(needed: list[int], deps: dict[int, set[int]]) -> bool:
+    """Does each stage need only stages before it that are already built in order (no two
+    stages could run at once)?"""
+    for position, index in enumerate(needed):
+        if position and not deps[index] & {needed[position - 1]}:
+            return False
+    return True
+
+
+class _Either:
+    """Set when either event is (the client went away, or another stage failed)."""
+
+    def __init__(self, *events: threading.Event):
+        self.events = events
+
+    def is_set(self) -> bool:
+        return any(event.is_set() for event in self.events)
+
+
+class _OrderedOutput:
+    """The messages of stages built at once, delivered in stage order: those of the first
+    unfinished stage as they come, a later stage's when every stage before it is done."""
+
+    def __init__(self, deliver: Callable[[dict], None], count: int):
+        self.deliver = deliver
+        self.held: list[list[dict]] = [[] for _ in range(count)]
+        self.finished = [False] * count
+        self.current = 0
+        self.lock = threading.Lock()
+
+    def write(self, position: int, message: dict) -> None:
+        with self.lock:
+            if position == self.current:
+                self.deliver(message)
+            else:
+                self.held[position].append(message)
+
+    def finish(self, position: int) -> None:
+        with self.lock:
+            self.finished[position] = True
+            while self.current < len(self.finished) and self.finished[self.current]:
+                self.current += 1
+                if self.current < len(self.held):
+                    for message in self.held[self.current]:
+                        self.deliver(message)
+                    self.held[self.current] = []
 
 
 def _copy_tree(source: str, destination: str) -> None:

@@ -384,3 +384,45 @@ def test_cache_from_an_image_whose_history_continues_the_parent(env, tmp_path):
     assert text(lines).count(" ---> Using cache\n") == 2
     history = [h["created_by"] for h in backend.images[image_id].document["history"]]
     assert history == [h["created_by"] for h in backend.images[source].document["history"]]
+
+
+def test_independent_stages_build_at_once_and_print_in_order(env):
+    backend, build = env
+    started = {"a": threading.Event(), "b": threading.Event()}
+
+    def script(spec):
+        name = spec.config["Cmd"][-1].split()[-1]
+        started[name].set()
+        other = started["b" if name == "a" else "a"]
+        assert other.wait(5), "the stages ran one after the other"
+        return 0, f"output of {name}\n".encode(), {name: name.encode()}
+    backend.script = script
+    image_id, lines = build("FROM busybox AS a\nRUN echo a\n"
+                            "FROM busybox AS b\nRUN echo b\n"
+                            "FROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n")
+    out = text(lines)
+    steps = [line for line in out.splitlines() if line.startswith("Step ")]
+    assert steps == ["Step 1/7 : FROM busybox AS a", "Step 2/7 : RUN echo a", "Step 3/7 : FROM busybox AS b",
+                     "Step 4/7 : RUN echo b", "Step 5/7 : FROM busybox", "Step 6/7 : COPY --from=a /a /a",
+                     "Step 7/7 : COPY --from=b /b /b"]
+    assert out.index("output of a") < out.index("Step 3/7") < out.index("output of b")
+    assert backend.files[image_id]["a"] == b"a" and backend.files[image_id]["b"] == b"b"
+
+
+def test_a_failing_stage_stops_the_others(env):
+    backend, build = env
+    release = threading.Event()
+
+    def script(spec):
+        if "fail" in spec.config["Cmd"][-1]:
+            return 9, b"", {}
+        release.wait(5)  # the slow stage: stopped by the failure, not by its end
+        return 0, b"", {}
+    backend.script = script
+    with pytest.raises(BuildError) as caught:
+        build("FROM busybox AS slow\nRUN sleep\nRUN after-sleep\n"
+              "FROM busybox AS bad\nRUN fail\n"
+              "FROM busybox\nCOPY --from=slow /x /x\nCOPY --from=bad /y /y\n")
+    release.set()
+    assert caught.value.code == 9
+    assert not any(c[0] == "run" and c[1][-1] == "after-sleep" for c in backend.calls)
