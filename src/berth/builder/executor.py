@@ -117,10 +117,11 @@ Output = Callable[[int, bytes], None]  # (1 stdout | 2 stderr, bytes)
 class BuildBackend(Protocol):
     """What a build asks of the engine (blocking calls, from the build's worker thread)."""
 
-    def from_image(self, ref: str, pull: bool, platform: str,
-                   emit: Callable[[dict], None]) -> ImageInfo:
+    def from_image(self, ref: str, pull: bool, platform: str, emit: Callable[[dict], None],
+                   auth: dict[str, dict[str, str]] | None = None) -> ImageInfo:
         """FROM's image: the local one (``pull``: always ask the registry first), else the
-        pull hook; Docker's errors when neither has it."""
+        pull hook, with the client's registry credentials (``auth``: server address ->
+        auth config, from ``X-Registry-Config``); Docker's errors when neither has it."""
 
     def image(self, image_id: str) -> ImageInfo | None:
         """A local image by ID (cache results are checked with it), or None."""
@@ -169,6 +170,7 @@ class BuildOptions:
     platform: str = ""
     architecture: str = "amd64"
     dockerfile_text: bytes | None = None  # given outside the context (a remote Dockerfile)
+    registry_auth: dict[str, dict[str, str]] = field(default_factory=dict)  # X-Registry-Config
 
 
 class BuildError(BerthError):
@@ -485,7 +487,8 @@ class Build:
             self.say(f" ---> {_short(state.image_id)}\n")
         else:
             try:
-                info = self.backend.from_image(base, self.options.pull, platform, self.emit)
+                info = self.backend.from_image(base, self.options.pull, platform, self.emit,
+                                               self.options.registry_auth)
             except NotFound as exc:
                 raise BuildError(exc.message) from None
             state.image = info
@@ -988,7 +991,7 @@ class Build:
                 raise BuildError(f"invalid from flag value {ref}: stage not built")
             return built.image_id
         try:
-            return self.backend.from_image(ref, False, "", self.emit).id
+            return self.backend.from_image(ref, False, "", self.emit, self.options.registry_auth).id
         except BerthError as exc:
             raise BuildError(f"invalid from flag value {ref}: {exc.message}") from None
 

@@ -174,3 +174,14 @@ def test_build_prune_is_routed_once():
     system.register(router, None, None)  # type: ignore[arg-type]
     reply = asyncio.run(call_async(router, "POST", "/build/prune"))
     assert reply.status == 200
+
+
+def test_registry_config_header_reaches_the_options(routes):
+    import base64
+    router, backend = routes
+    auths = {"registry.example:5000": {"username": "u", "password": "p"}}
+    encoded = base64.urlsafe_b64encode(json.dumps(auths).encode()).decode().rstrip("=")
+    call(router, "POST", "/build", data=b"x", headers=[("X-Registry-Config", encoded)])
+    assert backend.last[1].registry_auth == auths
+    call(router, "POST", "/build", data=b"x", headers=[("X-Registry-Config", "not base64!")])
+    assert backend.last[1].registry_auth == {}

@@ -50,8 +50,8 @@ class FakeBackend:
         return image_id
 
     # -- BuildBackend ----------------------------------------------------------------------
-    def from_image(self, ref, pull, platform, emit):
-        self.calls.append(("from", ref, pull))
+    def from_image(self, ref, pull, platform, emit, auth=None):
+        self.calls.append(("from", ref, pull, auth))
         image_id = self.tags.get(ref) or (ref if ref in self.images else None)
         if image_id is None:
             raise NotFound(f"pull access denied for {ref}, repository does not exist or may require 'docker login'")

@@ -10,6 +10,9 @@ with dockerd. A client that goes away stops the build (``cancel``).
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import threading
 from typing import Any, BinaryIO, Protocol
 
@@ -48,6 +51,21 @@ def _json(request: Request, name: str, kind: type, default: Any) -> Any:
     if not isinstance(value, kind):
         raise InvalidParameter(f"invalid {name} parameter: expected a JSON {kind.__name__}")
     return value
+
+
+def registry_config(request: Request) -> dict[str, dict[str, str]]:
+    """``X-Registry-Config``: base64url JSON (padding optional) of server address to auth
+    config. Unreadable, it counts as none (as dockerd)."""
+    raw = request.headers.get("x-registry-config", "")
+    if not raw:
+        return {}
+    try:
+        value = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (ValueError, binascii.Error):
+        return {}
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): {str(a): str(b) for a, b in v.items()} for k, v in value.items() if isinstance(v, dict)}
 
 
 def options_from(request: Request) -> BuildOptions:
@@ -91,6 +109,7 @@ def options_from(request: Request) -> BuildOptions:
         resources=resources,
         cache_from=[str(c) for c in cache_from],
         platform=request.arg("platform") or "",
+        registry_auth=registry_config(request),
     )
 
 

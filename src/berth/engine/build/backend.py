@@ -9,9 +9,10 @@ mounted while the builder reads it and removed after (one a daemon crash leaves 
 collected by the start-up reconcile, which drops layers no container owns).
 
 FROM's image (``from_image``): the local image, or the pull hook's. **The pull seam** is the
-``pull`` constructor argument: ``pull(reference, platform, emit) -> Image`` (``emit`` takes
-the JSON-lines progress messages a pull prints). Until the registry client is wired in,
-``no_registry`` answers with Docker's error for a failed pull.
+``pull`` constructor argument: ``pull(reference, platform, emit, auth) -> Image`` (``emit``
+takes the JSON-lines progress messages a pull prints; ``auth`` maps registry addresses to
+the auth configs the client sent in ``X-Registry-Config``). Until the registry client is
+wired in (in ``Engine``), ``no_registry`` answers with Docker's error for a failed pull.
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ from berth.engine.images.service import Image, ImageService
 from berth.errors import BerthError, InvalidParameter, NotFound
 
 Emit = Callable[[dict], None]
-PullHook = Callable[[str, str, Emit], Image]
+Auth = dict[str, dict[str, str]]
+PullHook = Callable[[str, str, Emit, Auth], Image]
 
 
-def no_registry(ref: str, platform: str, emit: Emit) -> Image:
+def no_registry(ref: str, platform: str, emit: Emit, auth: Auth) -> Image:
     """The pull hook while Berth has no registry client: Docker's words for a pull that
     found nothing."""
     try:
@@ -77,7 +79,8 @@ class EngineBuildBackend:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     # -- images ----------------------------------------------------------------------------
-    def from_image(self, ref: str, pull: bool, platform: str, emit: Emit) -> ImageInfo:
+    def from_image(self, ref: str, pull: bool, platform: str, emit: Emit,
+                   auth: Auth | None = None) -> ImageInfo:
         try:
             reference.parse_any_reference(ref)
         except InvalidParameter as exc:
@@ -86,7 +89,7 @@ class EngineBuildBackend:
                                    else exc.message) from None
         image = None if pull else self.images.find(ref)
         if image is None:
-            image = self.pull(ref, platform, emit)
+            image = self.pull(ref, platform, emit, auth or {})
         return _info(image)
 
     def image(self, image_id: str) -> ImageInfo | None:
