@@ -35,7 +35,8 @@ from berth.timeutil import parse_time_value
 
 REGULAR = "regular"
 CACHE_MOUNT = "exec.cachemount"
-PRUNE_FILTERS = {"until", "id", "type", "description", "inuse", "shared", "private", "parent"}
+PRUNE_FILTERS = {"until", "id", "type", "description", "inuse", "shared", "private", "parent",
+                 "label", "label!"}
 
 
 def step_key(parent: str, description: str, extra: dict[str, Any] | None = None) -> str:
@@ -255,7 +256,9 @@ def select_for_prune(records: list[CacheRecord], all_: bool, filters: dict[str, 
                      now_ns: int | None = None) -> list[CacheRecord]:
     """What ``docker builder prune`` removes (BuildKit's rules): never what is in use;
     without ``all_`` not what is shared; ``until`` (last used before), ``id``, ``type``,
-    ``description``, ``inuse``, ``shared``, ``private``, ``parent``."""
+    ``description``, ``inuse``, ``shared``, ``private``, ``parent``; ``label=`` matches no
+    record (they have no labels) and ``label!=`` every one, so ``docker system prune
+    --filter label=...`` prunes containers, images and networks and leaves the cache."""
     check_prune_filters(filters)
     now_ns = now_ns or time.time_ns()
     until = None
@@ -282,6 +285,8 @@ def _matches(record: CacheRecord, filters: dict[str, list[str]]) -> bool:
             return True
         return any(value.startswith(w) if prefix else value == w for w in wanted)
 
+    if filters.get("label"):
+        return False  # cache records carry no labels (`system prune --filter label=...`)
     if not any_of("id", record.id, prefix=True) or not any_of("type", record.type):
         return False
     if filters.get("description") and not any(w in record.description for w in filters["description"]):

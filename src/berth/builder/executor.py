@@ -1259,10 +1259,15 @@ class Build:
         stack.callback(self.cache.release, hold)
         uid, gid, mode = spec.get("uid"), spec.get("gid"), spec.get("mode")
         if uid or gid or mode:
-            if not os.listdir(path):
-                os.chown(path, int(uid or 0), int(gid or 0))
-                if mode:
-                    os.chmod(path, int(mode, 8))
+            try:
+                owner = (int(uid or 0), int(gid or 0))
+                bits = int(mode, 8) if mode else None
+            except ValueError:
+                raise BuildError(f"invalid cache mount options: uid={uid} gid={gid} mode={mode}") from None
+            if not os.listdir(path):  # a new cache directory takes them, as BuildKit's
+                os.chown(path, *owner)
+                if bits is not None:
+                    os.chmod(path, bits)
         return {"Type": "bind", "Source": path, "Target": target,
                 "ReadOnly": spec.get("ro", spec.get("readonly", "false")) in ("true", "1")}
 

@@ -79,8 +79,10 @@ def test_prune_selection_follows_buildkit():
     assert ids(select_for_prune(records(), True, {"description": ["COPY"]})) == ["b"]
     assert ids(select_for_prune(records(), True, {"shared": ["true"]})) == ["b"]
     assert ids(select_for_prune(records(), True, {"id": ["aaa"]})) == ["a"]
-    with pytest.raises(InvalidParameter, match="filter 'label' is not supported"):
-        select_for_prune(records(), False, {"label": ["x"]})
+    assert ids(select_for_prune(records(), True, {"label": ["x=y"]})) == []   # records have no labels
+    assert ids(select_for_prune(records(), True, {"label!": ["x=y"]})) == ["a", "b", "m"]
+    with pytest.raises(InvalidParameter, match="filter 'dangling' is not supported"):
+        select_for_prune(records(), False, {"dangling": ["true"]})
 
 
 def test_api_shape():
