@@ -10,6 +10,9 @@ class BerthError(Exception):
     """Base class. ``status`` is the HTTP status the API answers with."""
 
     status = 500
+    # the exit code a failure reported in a JSON-lines stream carries (a build's RUN step:
+    # ``{"errorDetail":{"code":3,...}}``, which the docker CLI exits with); 0: none
+    code = 0
 
     def __init__(self, message: str):
         super().__init__(message)

@@ -42,8 +42,8 @@ def test_system_prune_asks_first(busybox):
 
 
 def test_system_prune_removes_stopped_containers(busybox, names):
-    """Every step succeeds, the build cache one (POST /build/prune) included: Berth has no
-    build cache and answers dockerd's report of an empty one. Berth's CLI and docker's."""
+    """Every step succeeds, the build cache one (POST /build/prune) included: a label
+    filter matches no cache record (they have no labels). Berth's CLI and docker's."""
     for cli in (berth, docker):
         label = unique("sp")
         name = names()

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from berth.api.router import Router
-from berth.api.routes import (container_fs, container_ops, containers, distribution, images,
-                              networks, system, volumes)
+from berth.api.routes import (build, container_fs, container_ops, containers, distribution,
+                              images, networks, system, volumes)
 
 if TYPE_CHECKING:
     from berth.engine.engine import Engine
@@ -24,4 +24,5 @@ def build_router(engine: "Engine") -> Router:
     networks.register(router, engine.networks)
     container_fs.register(router, engine.container_fs, engine.image_ops)
     container_ops.register(router, engine.container_ops)
+    build.register(router, engine.builds)
     return router

@@ -100,5 +100,6 @@ class ProgressWriter:
         return json_line({"aux": data})
 
     @staticmethod
-    def error(message: str) -> bytes:
-        return json_line({"errorDetail": {"message": message}, "error": message})
+    def error(message: str, code: int = 0) -> bytes:
+        detail: dict = {"code": code, "message": message} if code else {"message": message}
+        return json_line({"errorDetail": detail, "error": message})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable
@@ -31,6 +32,7 @@ class Request:
         self.params: dict[str, str] = {}
         self._read_chunk = read_chunk
         self._body_done = read_chunk is None
+        self._done_event: asyncio.Event | None = None
 
     # -- query helpers, with Docker's parsing rules ------------------------------------
     def arg(self, name: str, default: str | None = None) -> str | None:
@@ -96,8 +98,18 @@ class Request:
             chunk = await self._read_chunk()  # type: ignore[misc]
             if not chunk:
                 self._body_done = True
+                if self._done_event is not None:
+                    self._done_event.set()
                 return
             yield chunk
+
+    async def wait_body_consumed(self) -> None:
+        """Returns once the whole body has been read (by whoever reads it)."""
+        if self._body_done:
+            return
+        if self._done_event is None:
+            self._done_event = asyncio.Event()
+        await self._done_event.wait()
 
     async def body(self, limit: int = MAX_JSON_BODY) -> bytes:
         parts, size = [], 0

@@ -85,8 +85,12 @@ class _Connection:
         self.writer = writer
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
         self.busy = False
+        self._stashed: Any = None  # an event read ahead while gathering body data
 
     async def _next_event(self) -> Any:
+        if self._stashed is not None:
+            event, self._stashed = self._stashed, None
+            return event
         while True:
             event = self.h11.next_event()
             if event is not h11.NEED_DATA:
@@ -168,7 +172,17 @@ class _Connection:
     async def _read_body_chunk(self) -> bytes:
         event = await self._next_event()
         if isinstance(event, h11.Data):
-            return bytes(event.data) or await self._read_body_chunk()
+            # a client writing many small chunks: hand on what is already here as one
+            parts = [bytes(event.data)]
+            while True:
+                following = self.h11.next_event()
+                if isinstance(following, h11.Data):
+                    parts.append(bytes(following.data))
+                    continue
+                if following is not h11.NEED_DATA:
+                    self._stashed = following
+                break
+            return b"".join(parts) or await self._read_body_chunk()
         if isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)) or event is h11.PAUSED:
             return b""
         return b""
@@ -229,9 +243,9 @@ class _Connection:
         await self._send(self._head(request, response.status, response.content_type,
                                     response.headers, None))
         # While the handler still reads the upload, the body reader notices a vanished client;
-        # after that, a watcher does (two readers on one socket are not allowed).
-        gone = asyncio.ensure_future(self._wait_for_disconnect() if request.body_consumed
-                                     else asyncio.Event().wait())
+        # once it is read, a watcher does (two readers on one socket are not allowed): a
+        # build still running when its client goes away is stopped.
+        gone = asyncio.ensure_future(self._watch_after_body(request))
         chunks = response.chunks
         try:
             while True:
@@ -259,6 +273,10 @@ class _Connection:
                     await aclose()
                 except Exception:  # noqa: BLE001 - producer cleanup must not kill the server
                     log.exception("stream producer failed while closing")
+
+    async def _watch_after_body(self, request: Request) -> None:
+        await request.wait_body_consumed()
+        await self._wait_for_disconnect()
 
     async def _wait_for_disconnect(self) -> None:
         """Completes when the client closes its side while we stream to it."""

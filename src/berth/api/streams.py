@@ -43,11 +43,18 @@ class BodyPipe(io.RawIOBase):
         self._finished = threading.Event()
 
     async def pump(self) -> None:
+        """Hand the body to the reader, a chunk at a time (the server gathers the many
+        small chunks some clients send, e.g. the docker CLI's build context, into one). A
+        chunk goes straight into the queue while it has room; only a full queue costs a
+        trip to a thread, so the reader is never more than ``depth`` chunks behind."""
         try:
             async for chunk in self._request.body_chunks():
                 if self._finished.is_set():
                     continue
-                await asyncio.to_thread(self._put, chunk)
+                try:
+                    self._chunks.put_nowait(chunk)
+                except queue.Full:
+                    await asyncio.to_thread(self._put, chunk)
         finally:
             await asyncio.to_thread(self._put, None)
 
@@ -161,84 +168,97 @@ async def raw_stream(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
         raise ConnectionAbortedError(str(exc)) from None
 
 
-async def deferred_progress_stream(job: Callable[[Emit], Any]) -> AsyncIterator[bytes]:
-    """Like ``progress_stream`` (no upload), but a job that fails before its first message
-    raises here, so the route answers with the error's status and ``{"message"}`` body: as
-    dockerd, whose response is committed only once something was written (pull's unknown
-    image or bad credentials are a 404 or 401 that clients such as docker-py read).
-    Awaiting this returns the body once the first message (or the end) is there."""
-    loop = asyncio.get_running_loop()
-    lines: asyncio.Queue[bytes | None] = asyncio.Queue()
+class _ProgressJob:
+    """A job in a worker thread whose ``emit`` calls become JSON lines (see
+    ``progress_stream`` and ``progress_response``)."""
 
-    def emit(message: dict) -> None:
-        loop.call_soon_threadsafe(lines.put_nowait, message_line(message))
+    def __init__(self, job: Callable[..., Any], pipe: BodyPipe | None,
+                 on_abandon: Callable[[], None] | None):
+        self.job = job
+        self.pipe = pipe
+        self.on_abandon = on_abandon
+        self.lines: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.task: asyncio.Future[Any] | None = None
 
-    async def run() -> Any:
-        try:
-            return await asyncio.to_thread(job, emit)
-        finally:
-            lines.put_nowait(None)
-
-    task = asyncio.ensure_future(run())
-    first = await lines.get()
-    if first is None:
-        await task  # raises the job's error before any output: an HTTP error response
-
-    async def body() -> AsyncIterator[bytes]:
-        line = first
-        try:
-            while line is not None:
-                yield line
-                line = await lines.get()
-            try:
-                await task
-            except BerthError as exc:
-                yield ProgressWriter.error(exc.message)
-            except Exception as exc:  # noqa: BLE001 - reported in-band, as dockerd does
-                log.exception("streamed job failed")
-                yield ProgressWriter.error(str(exc) or exc.__class__.__name__)
-        finally:
-            if not task.done():
-                await asyncio.shield(task)
-    return body()
-
-
-def progress_stream(job: Callable[..., Any], pipe: BodyPipe | None = None) -> AsyncIterator[bytes]:
-    """JSON-lines from a worker thread: ``job(emit)`` (``job(emit, reader)`` with an upload
-    ``pipe``) runs there; each ``emit(message)`` becomes a line (``framing.message_line``
-    adds the rendered ``"progress"`` text to structured progress); a failure at the end
-    becomes the error line clients expect."""
-
-    async def body() -> AsyncIterator[bytes]:
+    def start(self) -> None:
         loop = asyncio.get_running_loop()
-        lines: asyncio.Queue[bytes | None] = asyncio.Queue()
 
         def emit(message: dict) -> None:
-            loop.call_soon_threadsafe(lines.put_nowait, message_line(message))
+            loop.call_soon_threadsafe(self.lines.put_nowait, message_line(message))
 
         async def run() -> Any:
             try:
-                if pipe is not None:
-                    return await pipe.run(lambda reader: job(emit, reader))
-                return await asyncio.to_thread(job, emit)
+                if self.pipe is not None:
+                    pipe = self.pipe
+                    return await pipe.run(lambda reader: self.job(emit, reader))
+                return await asyncio.to_thread(self.job, emit)
             finally:
-                lines.put_nowait(None)
+                self.lines.put_nowait(None)
 
-        task = asyncio.ensure_future(run())
+        self.task = asyncio.ensure_future(run())
+
+    async def first_line(self) -> bytes | None:
+        """The first line (None: the job ended without one). A failure before any line
+        is raised here, so the route answers it as a plain HTTP error."""
+        line = await self.lines.get()
+        if line is None:
+            assert self.task is not None
+            await self.task  # raises the job's error
+        return line
+
+    async def body(self, first: bytes | None = None) -> AsyncIterator[bytes]:
+        if self.task is None:
+            self.start()
+        task = self.task
+        assert task is not None
         try:
+            if first is not None:
+                yield first
             while True:
-                line = await lines.get()
+                line = await self.lines.get()
                 if line is None:
                     break
                 yield line
             try:
                 await task
             except BerthError as exc:
-                yield ProgressWriter.error(exc.message)
+                yield ProgressWriter.error(exc.message, exc.code)
             except Exception as exc:  # noqa: BLE001 - reported in-band, as dockerd does
                 log.exception("streamed job failed")
                 yield ProgressWriter.error(str(exc) or exc.__class__.__name__)
         finally:
             if not task.done():
-                await asyncio.shield(task)
-    return body()
+                if self.on_abandon is not None:
+                    self.on_abandon()  # the client went away: stop the job
+                try:
+                    await asyncio.shield(task)
+                except Exception as exc:  # noqa: BLE001 - no one is left to tell
+                    log.info("abandoned job ended: %s", getattr(exc, "message", exc))
+
+
+def progress_stream(job: Callable[..., Any], pipe: BodyPipe | None = None,
+                    on_abandon: Callable[[], None] | None = None) -> AsyncIterator[bytes]:
+    """JSON-lines from a worker thread: ``job(emit)`` (``job(emit, reader)`` with an upload
+    ``pipe``) runs there; each ``emit(message)`` becomes a line (``framing.message_line``
+    adds the rendered ``"progress"`` text to structured progress); a failure at the end
+    becomes the error line clients expect (with its ``code``, if any). If the client goes
+    away first, ``on_abandon`` is called (the job should stop) and the job awaited."""
+    return _ProgressJob(job, pipe, on_abandon).body()
+
+
+async def progress_response(job: Callable[..., Any], pipe: BodyPipe | None = None,
+                            on_abandon: Callable[[], None] | None = None) -> Any:
+    """As ``progress_stream``, but the response starts only with the job's first line, as
+    dockerd's build does: a failure before it is raised to the route (a plain HTTP error
+    with its status), after it the error line."""
+    from berth.api.http import StreamResponse
+
+    progress = _ProgressJob(job, pipe, on_abandon)
+    progress.start()
+    first = await progress.first_line()
+    if first is None:
+        async def empty() -> AsyncIterator[bytes]:
+            return
+            yield b""  # noqa: unreachable - makes this an async generator
+        return StreamResponse(empty())
+    return StreamResponse(progress.body(first))

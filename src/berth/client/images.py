@@ -94,6 +94,16 @@ class ImagesAPI:
             stream=True,
         )
 
+    def build_stream(self, data: Iterable[bytes] | None, params: Mapping[str, Any], *,
+                     registry_config: str = "") -> Any:
+        """POST /build: ``data`` the context tar (chunks), or None with ``remote`` in
+        ``params``; the streaming Response of JSON lines."""
+        headers = {"Content-Type": "application/x-tar"}
+        if registry_config:
+            headers["X-Registry-Config"] = registry_config
+        return self.request("POST", "/build", params=dict(params),
+                            data=data if data is not None else b"", headers=headers, stream=True)
+
     def save_stream(self, names: Iterable[str]) -> Any:
         return self.request("GET", "/images/get", params={"names": list(names)}, stream=True)
 

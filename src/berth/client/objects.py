@@ -66,6 +66,8 @@ class SystemAPI:
     def df(self, types: Iterable[str] = ()) -> dict:
         return self.get("/system/df", params={"type": list(types) or None}) or {}
 
-    def prune_build_cache(self, filters: Mapping[str, Any] | None = None, all: bool = False) -> dict:
-        params = {"all": "1" if all else None, "filters": filters or None}
+    def prune_build_cache(self, filters: Mapping[str, Any] | None = None, all: bool = False,
+                          keep_storage: int = 0) -> dict:
+        params = {"all": "1" if all else None, "filters": filters or None,
+                  "keep-storage": str(keep_storage) if keep_storage else None}
         return self.post("/build/prune", params=params) or {}

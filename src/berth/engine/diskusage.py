@@ -1,10 +1,9 @@
-"""`GET /system/df`: what images, containers and volumes take on disk, together; and the
-build cache, which Berth does not have yet (no builder): empty in df, nothing to prune."""
+"""`GET /system/df`: what images, containers, volumes and the build cache take on disk."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Protocol
 
 from berth.engine.containers.records import ContainerRecords
 from berth.engine.containers.views import ContainerViews
@@ -16,17 +15,24 @@ from berth.errors import InvalidParameter
 DF_TYPES = ("container", "image", "volume", "build-cache")
 
 
+class BuildCacheUsage(Protocol):
+    """The build cache's records as df shows them (``engine.builds``)."""
+
+    async def disk_usage(self) -> list[dict[str, Any]]: ...
+
+
 class DiskUsage:
     def __init__(self, images: ImageService, records: ContainerRecords, views: ContainerViews,
-                 volumes: VolumeService):
+                 volumes: VolumeService, build_cache: BuildCacheUsage):
         self.images = images
+        self.build_cache = build_cache
         self.records = records
         self.views = views
         self.volumes = volumes
 
     async def disk_usage(self, types: list[str] | None) -> dict[str, Any]:
         """Images with their container counts and shared sizes, the containers with their
-        sizes, local volumes with usage; no build cache (Berth keeps none)."""
+        sizes, local volumes with usage, the build cache's records."""
         wanted = set(types or DF_TYPES)
         for kind in wanted:
             if kind not in DF_TYPES:
@@ -42,11 +48,5 @@ class DiskUsage:
         if "volume" in wanted:
             result["Volumes"] = await asyncio.to_thread(self.volumes.usage)
         if "build-cache" in wanted:
-            result["BuildCache"] = []
+            result["BuildCache"] = await self.build_cache.disk_usage()
         return result
-
-    def prune_build_cache(self, all_: bool, filters: dict[str, list[str]],
-                          keep_storage: int) -> dict[str, Any]:
-        """`POST /build/prune` (`docker builder prune`, the last step of `docker system
-        prune`): no cache, so nothing is deleted; dockerd's report for an empty cache."""
-        return {"CachesDeleted": None, "SpaceReclaimed": 0}

@@ -28,6 +28,8 @@ from berth.engine.containers.shims import Shims
 from berth.engine.containers.stats import StatsCollector
 from berth.engine.containers.views import ContainerViews
 from berth.engine.containers.waits import ExitWaits
+from berth.engine.build import BuildService
+from berth.engine.build.backend import EngineBuildBackend
 from berth.engine.diskusage import DiskUsage
 from berth.engine.events import Event, EventBus, EventFilter
 from berth.engine.images import ImageService
@@ -82,12 +84,17 @@ class Engine:
                                           layers, self.events)
         self.container_fs = ContainerFilesystem(records, layers)
         self.container_views = ContainerViews(records, self.images, layers)
-        self.image_ops = ImageOperations(self.images, records.all,
-                                         Committer(records, self.container_ops, self.images))
+        committer = Committer(records, self.container_ops, self.images)
+        self.image_ops = ImageOperations(self.images, records.all, committer)
         self.registry = RegistryService(config)
         self.pulls = ImagePuller(self.images, self.registry, config)
         self.pushes = ImagePusher(self.images, self.registry, config)
-        self.usage = DiskUsage(self.images, records, self.container_views, self.volumes)
+        build_backend = EngineBuildBackend(self.images, self.containers, committer,
+                                           pull=self.pulls.pull_for_build)
+        self.builds = BuildService(self.images, self.containers, build_backend, self.image_ops.remover,
+                                   self.data_root, experimental=bool(config.experimental))
+        self.usage = DiskUsage(self.images, records, self.container_views, self.volumes,
+                               self.builds)
         self._reconciler = Reconciler(records, self.containers, self.shims, layers, self.volumes)
 
     def _engine_id(self) -> str:
@@ -108,6 +115,7 @@ class Engine:
     async def start(self) -> None:
         """Bind to the running loop, then reconcile containers with their shims."""
         self.events.bind_loop(asyncio.get_running_loop())
+        self.builds.bind_loop(asyncio.get_running_loop())
         await self.images.start()
         await self.networks.start()  # reconciles with the kernel in the background
         await self._reconciler.restore(bool(self.config.live_restore))
@@ -117,6 +125,7 @@ class Engine:
         await self.networks.shutdown(bool(self.config.live_restore))
         await self.images.shutdown(bool(self.config.live_restore))
         self.registry.close()
+        self.builds.close()
         self.store.close()
 
     # -- system ---------------------------------------------------------------------------

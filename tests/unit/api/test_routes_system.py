@@ -52,10 +52,6 @@ class FakeUsage(Recorder):
         self.record("df", types)
         return {"LayersSize": 0, "Images": [], "Containers": [], "Volumes": [], "BuildCache": []}
 
-    def prune_build_cache(self, all_, filters, keep_storage):
-        self.record("build_prune", all_, filters, keep_storage)
-        return {"CachesDeleted": None, "SpaceReclaimed": 0}
-
 
 @pytest.fixture
 def routes():
@@ -189,16 +185,3 @@ def test_disk_usage_types_from_1_42(usage_routes):
     assert backend.last == ("df", None)
     call(router, "GET", "/system/df")
     assert backend.last == ("df", None)
-
-
-def test_build_cache_prune(usage_routes):
-    router, backend = usage_routes
-    reply = call(router, "POST", '/v1.47/build/prune?filters={"label":["x=y"]}')
-    assert (reply.status, reply.body) == (200, b'{"CachesDeleted":null,"SpaceReclaimed":0}\n')
-    assert backend.last == ("build_prune", False, {"label": ["x=y"]}, 0)
-    call(router, "POST", "/build/prune?all=1&keep-storage=1000")
-    assert backend.last == ("build_prune", True, {}, 1000)
-    reply = call(router, "POST", "/build/prune?keep-storage=1GB")
-    assert (reply.status, reply.message) == (
-        400, 'keep-storage is in bytes and expects an integer, got 1GB: strconv.Atoi: '
-             'parsing "1GB": invalid syntax')

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from berth.api import registryauth
 from berth.api.http import Request, Response, StreamResponse, json_response
 from berth.api.router import Router
-from berth.api.streams import Emit, deferred_progress_stream
+from berth.api.streams import Emit, progress_response
 from berth.distribution.auth import AuthConfig
 from berth.errors import InvalidParameter
 
@@ -47,7 +47,7 @@ def register(router: Router, pushes: PushBackend, registry: RegistryBackend) -> 
         def job(emit: Emit) -> None:
             pushes.push(name, tag, auth, emit)
 
-        return StreamResponse(await deferred_progress_stream(job))
+        return await progress_response(job)
 
     async def auth(request: Request) -> Response:
         config = registryauth.from_body(await request.json(None))

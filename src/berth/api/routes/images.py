@@ -13,7 +13,7 @@ from typing import Any, BinaryIO, Iterator, Protocol
 from berth.api import registryauth
 from berth.api.http import Request, Response, StreamResponse, json_response
 from berth.api.router import Router
-from berth.api.streams import BodyPipe, Emit, deferred_progress_stream, progress_stream, raw_stream
+from berth.api.streams import BodyPipe, Emit, progress_response, progress_stream, raw_stream
 from berth.distribution.auth import AuthConfig
 from berth.errors import InvalidParameter
 
@@ -89,7 +89,7 @@ def register(router: Router, ops: ImageBackend, pulls: PullBackend) -> None:
             def pull_job(emit: Emit) -> None:
                 pulls.pull(from_image, tag, platform, auth, emit)
 
-            return StreamResponse(await deferred_progress_stream(pull_job))
+            return await progress_response(pull_job)
         source = request.arg("fromSrc") or ""
         if source != "-":
             raise InvalidParameter("importing from a URL is not supported; send the tar as the body")

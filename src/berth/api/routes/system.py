@@ -1,5 +1,5 @@
-"""System routes: ping, version, info, events, disk usage (``/system/df``) and the build
-cache's prune, and the swarm/plugin answers of a plain node."""
+"""System routes: ping, version, info, events, disk usage (``/system/df``), and the
+swarm/plugin answers of a plain node. (The build cache's prune is in ``routes/build.py``.)"""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any, AsyncIterator, Protocol
 
 from berth.api.http import Request, Response, StreamResponse, json_response
 from berth.api.router import Router
-from berth.errors import InvalidParameter, NotFound, Unavailable
+from berth.errors import NotFound, Unavailable
 
 SWARM_INACTIVE = ("This node is not a swarm manager. Use \"docker swarm init\" or "
                   "\"docker swarm join\" to connect this node to swarm and try again.")
@@ -31,8 +31,6 @@ class UsageBackend(Protocol):
     """What images, containers, volumes and the build cache take (``engine.usage``)."""
 
     async def disk_usage(self, types: list[str] | None) -> dict: ...
-    def prune_build_cache(self, all_: bool, filters: dict[str, list[str]],
-                          keep_storage: int) -> dict: ...
 
 
 def register(router: Router, backend: SystemBackend, usage: UsageBackend) -> None:
@@ -58,16 +56,6 @@ def register(router: Router, backend: SystemBackend, usage: UsageBackend) -> Non
         types = request.query.get("type") if request.version_at_least(1, 42) else None
         return json_response(await usage.disk_usage(types or None))
 
-    async def build_prune(request: Request) -> Response:
-        filters = request.filters()
-        keep = request.arg("keep-storage") or "0"
-        try:
-            keep_storage = int(keep)
-        except ValueError:
-            raise InvalidParameter(f"keep-storage is in bytes and expects an integer, got {keep}: "
-                                   f"strconv.Atoi: parsing \"{keep}\": invalid syntax") from None
-        return json_response(usage.prune_build_cache(request.flag("all"), filters, keep_storage))
-
     async def not_a_swarm(request: Request) -> Response:
         raise Unavailable(SWARM_INACTIVE)
 
@@ -85,7 +73,6 @@ def register(router: Router, backend: SystemBackend, usage: UsageBackend) -> Non
     router.add("GET", "/events", events)
     router.add("GET", "/plugins", no_plugins)
     router.add("GET", "/system/df", disk_usage)
-    router.add("POST", "/build/prune", build_prune)
     for method, path in (("GET", "/swarm"), ("POST", "/swarm/init"), ("POST", "/swarm/join"),
                          ("POST", "/swarm/leave"), ("POST", "/swarm/update"),
                          ("GET", "/swarm/unlockkey"), ("POST", "/swarm/unlock"),

@@ -22,6 +22,7 @@ class Entry(NamedTuple):
 
 INDEX: dict[str, Entry] = {
     # management commands
+    "builder": Entry("builder", None, "Manage builds", True),
     "completion": Entry("completion", None, "Generate the autocompletion script for the specified shell", True, True),
     "container": Entry("container", None, "Manage containers", True),
     "context": Entry("context", None, "Manage contexts", True),
@@ -31,6 +32,7 @@ INDEX: dict[str, Entry] = {
     "volume": Entry("volume", None, "Manage volumes", True),
     # top-level commands and shortcuts
     "attach": Entry("container", "attach", "Attach local standard input, output, and error streams to a running container"),
+    "build": Entry("image", "build", "Build an image from a Dockerfile"),
     "commit": Entry("container", "commit", "Create a new image from a container's changes"),
     "cp": Entry("container", "cp", "Copy files/folders between a container and the local filesystem"),
     "create": Entry("container", "create", "Create a new container"),

@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from berth.cli.command import NO_ARGS, Args, Group, StatusError, at_least, exactly
-from berth.cli.flags import BOOL, LIST, STRING, Flag
+from berth.cli.flags import BOOL, INT, LIST, STRING, Flag
 from berth.cli.formatters.common import FORMAT_HELP, INSPECT_FORMAT_HELP
 from berth.cli.opts.validate import parse_filter
 
@@ -58,6 +58,73 @@ def ls(cli: Any, opts: Any, args: list[str]) -> int:
         if match in ("build", "history", "import", "inspect", "list", "load", "ls", "prune", "pull", "push", "rm", "save", "tag"):
             cli.err.write(f'\nNo images found matching "{match}": did you mean "berth image {match}"?\n')
     return 0
+
+
+def _validate_tag(value: str) -> str:
+    from berth.distribution import reference
+
+    try:
+        reference.parse_normalized_named(value)
+    except reference.ReferenceError as e:
+        raise ValueError(str(e)) from None
+    return value
+
+
+def _bytes(value: str) -> int:
+    from berth.units import ram_in_bytes
+
+    return -1 if value == "-1" else ram_in_bytes(value)
+
+
+BUILD_FLAGS = [
+    Flag("add-host", kind=LIST, help='Add a custom host-to-IP mapping ("host:ip")'),
+    Flag("build-arg", kind=LIST, help="Set build-time variables"),
+    Flag("cache-from", kind=LIST, help="Images to consider as cache sources", metavar="strings"),
+    Flag("cgroup-parent", kind=STRING, help='Set the parent cgroup for the "RUN" instructions during build'),
+    Flag("compress", kind=BOOL, help="Compress the build context using gzip"),
+    Flag("cpu-period", kind=INT, help="Limit the CPU CFS (Completely Fair Scheduler) period"),
+    Flag("cpu-quota", kind=INT, help="Limit the CPU CFS (Completely Fair Scheduler) quota"),
+    Flag("cpu-shares", "c", INT, "CPU shares (relative weight)"),
+    Flag("cpuset-cpus", kind=STRING, help="CPUs in which to allow execution (0-3, 0,1)"),
+    Flag("cpuset-mems", kind=STRING, help="MEMs in which to allow execution (0-3, 0,1)"),
+    Flag("disable-content-trust", kind=BOOL, help="Skip image verification (default true)", default=True),
+    Flag("file", "f", STRING, 'Name of the Dockerfile (Default is "PATH/Dockerfile")'),
+    Flag("force-rm", kind=BOOL, help="Always remove intermediate containers"),
+    Flag("iidfile", kind=STRING, help="Write the image ID to the file"),
+    Flag("isolation", kind=STRING, help="Container isolation technology"),
+    Flag("label", kind=LIST, help="Set metadata for an image"),
+    Flag("memory", "m", STRING, "Memory limit", metavar="bytes", convert=_bytes),
+    Flag("memory-swap", kind=STRING, help="Swap limit equal to memory plus swap: -1 to enable unlimited swap",
+         metavar="bytes", convert=_bytes),
+    Flag("network", kind=STRING, help='Set the networking mode for the RUN instructions during build (default "default")'),
+    Flag("no-cache", kind=BOOL, help="Do not use cache when building the image"),
+    Flag("platform", kind=STRING, help=PLATFORM_HELP),
+    Flag("pull", kind=BOOL, help="Always attempt to pull a newer version of the image"),
+    Flag("quiet", "q", BOOL, "Suppress the build output and print image ID on success"),
+    Flag("rm", kind=BOOL, help="Remove intermediate containers after a successful build (default true)", default=True),
+    Flag("security-opt", kind=LIST, help="Security options", metavar="strings"),
+    Flag("shm-size", kind=STRING, help='Size of "/dev/shm"', metavar="bytes", convert=_bytes),
+    Flag("squash", kind=BOOL, help="Squash newly built layers into a single new layer"),
+    Flag("tag", "t", LIST, 'Name and optionally a tag in the "name:tag" format', convert=_validate_tag),
+    Flag("target", kind=STRING, help="Set the target build stage to build."),
+    Flag("ulimit", kind=LIST, help="Ulimit options (default [])", metavar="ulimit"),
+]
+
+
+@group.command(
+    "build",
+    "Build an image from a Dockerfile",
+    "[OPTIONS] PATH | URL | -",
+    flags=BUILD_FLAGS,
+    args=exactly(1),
+)
+def build(cli: Any, opts: Any, args: list[str]) -> int:
+    from berth.cli.images.build import run_build
+    from berth.cli.opts.ulimit import parse_ulimit
+
+    opts.ulimit = [parse_ulimit(u) for u in opts.ulimit]
+    opts.cache_from = [c for value in opts.cache_from for c in value.split(",") if c]
+    return run_build(cli, opts, args)
 
 
 @group.command(

@@ -19,7 +19,8 @@ from berth.engine.images.changes import apply_changes
 from berth.engine.images.service import ImageService, familiar
 from berth.engine.images.times import go_time
 from berth.engine.system import go_arch
-from berth.errors import BerthError, Conflict
+from berth.storage.layers import chain_id
+from berth.errors import BerthError, Conflict, NotFound
 
 
 class CommitSource(Protocol):
@@ -157,6 +158,58 @@ class Committer:
             yield
         finally:
             await self.freezer.unpause(container.id)
+
+    # -- build steps (the builder's backend: berth.engine.build) ----------------------------
+    def build_step(self, parent_id: str, config: dict[str, Any], history: dict[str, Any],
+                   container_config: dict[str, Any], *, layer: Any = None,
+                   container_id: str = "", author: str = "", os_name: str = "linux",
+                   architecture: str = "", reuse_diff_id: str | None = None) -> Any:
+        """An image made by one build step: ``parent_id``'s image ("" for none) with one
+        more ``history`` entry and, from ``layer`` (a tar stream) or from the container
+        ``container_id``'s changes, a new layer (none when it is empty, as dockerd's
+        commit: ``empty_layer``); ``reuse_diff_id``: a layer the store already has on that
+        parent (``--cache-from``). The image event is ``create``, as for a commit. Blocking."""
+        images = self.images
+        parent = images.by_id(parent_id) if parent_id else None
+        if parent_id and parent is None:
+            raise NotFound(f"No such image: {parent_id}")
+        layers = images.layers
+        registered = None
+        if container_id:
+            registered = layers.register(_IterReader(layers.rw_diff(container_id)),
+                                         parent.top_layer if parent else None)
+        elif layer is not None:
+            registered = layers.register(layer, parent.top_layer if parent else None)
+        elif reuse_diff_id is not None:  # a layer the store has on this parent already
+            registered = layers.get(chain_id(parent.top_layer if parent else None, reuse_diff_id))
+        try:
+            history = dict(history)
+            diff_ids = list(parent.diff_ids if parent else [])
+            if registered is not None and registered.diff_id != EMPTY_LAYER:
+                diff_ids.append(registered.diff_id)
+                history.pop("empty_layer", None)
+            else:
+                history["empty_layer"] = True
+            parent_doc = parent.document if parent else {}
+            document: dict[str, Any] = {"created": history.get("created") or go_time()}
+            if author:
+                document["author"] = author
+            if container_id:
+                document["container"] = container_id
+            document["container_config"] = container_config
+            document["config"] = config
+            document["architecture"] = architecture or parent_doc.get("architecture") or go_arch()
+            if parent_doc.get("variant"):
+                document["variant"] = parent_doc["variant"]
+            document["os"] = os_name or "linux"
+            document["rootfs"] = {"type": "layers", "diff_ids": diff_ids}
+            document["history"] = list(parent_doc.get("history") or []) + [history]
+            image = images.create_image(document, parent=parent_id)
+        finally:
+            if registered is not None:
+                layers.release(registered.chain_id)
+        images.publish("create", image.id, image.id)
+        return image
 
     def _create(self, container: Any, config: dict[str, Any], comment: str,
                 author: str) -> Any:

@@ -18,9 +18,9 @@ from berth.distribution import platform as platforms
 from berth.distribution import reference
 from berth.distribution.auth import AuthConfig
 from berth.distribution.pull import PullOptions, Puller, Transfers, not_found
-from berth.distribution.registry import RegistryError
+from berth.distribution.registry import RegistryError, server_host
 from berth.engine.images.registry import RegistryService
-from berth.engine.images.service import ImageService
+from berth.engine.images.service import Image, ImageService
 from berth.errors import Unauthorized
 
 Emit = Callable[[dict[str, Any]], None]
@@ -66,6 +66,18 @@ class ImagePuller:
         updated = self._pull_one(ref, puller, emit)
         _status(emit, reference.familiar_string(ref), updated)
 
+    def pull_for_build(self, ref: str, platform: str, emit: Emit,
+                       auth: dict[str, dict[str, str]]) -> Image:
+        """A build's FROM (or ``--pull``): the image ``ref`` names, pulled with the
+        credentials the client sent for its registry (``X-Registry-Config``: server address
+        to auth config) and its progress in the build's output, as dockerd's classic
+        builder does."""
+        parsed = reference.parse_normalized_named(ref)
+        if parsed.is_name_only:
+            parsed = reference.tag_name_only(parsed)
+        self.pull(str(parsed), "", platform, _auth_for(parsed.domain, auth), emit)
+        return self.images.get(str(parsed))
+
     def _pull_all(self, ref: reference.Reference, puller: Puller, emit: Emit) -> None:
         try:
             tags = puller.repo.with_fallback(puller.repo.tags)
@@ -101,6 +113,14 @@ class ImagePuller:
         self.images.publish("pull", reference.familiar_string(ref), reference.familiar_name(ref),
                             labels=image.labels)
         return previous != image.id
+
+
+def _auth_for(domain: str, auth: dict[str, dict[str, str]]) -> AuthConfig:
+    """The auth config among a build's that is for ``domain``'s registry."""
+    for address, config in auth.items():
+        if server_host(address) == domain or server_host(config.get("serveraddress", "")) == domain:
+            return AuthConfig.from_json(config)
+    return AuthConfig()
 
 
 def _status(emit: Emit, shown: str, updated: bool) -> None:
