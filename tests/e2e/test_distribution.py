@@ -612,3 +612,24 @@ def test_foreign_layers_come_from_their_urls_and_are_not_pushed(daemon, registri
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- a build whose base image is in a registry -----------------------------------------------------
+@pytest.mark.parametrize("kind", ["plain", "token"])
+def test_build_pulls_its_base_image(daemon, registries, kind, tmp_path):
+    """FROM names an image that is not local: the builder pulls it, with the credentials
+    the client sends for that registry (X-Registry-Config), and shows the pull."""
+    registry = registries[kind]
+    base = f"{registry.host}/base/busybox-{kind}:1"
+    run(daemon, "docker", "tag", "busybox", base)
+    login(daemon, registry)
+    run(daemon, "docker", "push", base)
+    run(daemon, "docker", "rmi", base)
+    (tmp_path / "Dockerfile").write_text(f"FROM {base}\nRUN echo built > /built\n")
+    tag = f"built-from-{kind}:1"
+    done = run(daemon, "docker", "build", "-t", tag, str(tmp_path))
+    assert "Pulling from base/busybox" in done.stdout + done.stderr
+    assert run(daemon, "docker", "run", "--rm", tag, "cat", "/built").stdout == "built\n"
+    run(daemon, "docker", "rmi", tag, base)
+    if kind != "plain":
+        run(daemon, "docker", "logout", registry.host)
