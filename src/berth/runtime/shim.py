@@ -719,7 +719,8 @@ class ShimClient:
             return self._simple({"op": "wait", "exec_id": exec_id}, timeout=timeout)
         except ShimGone:
             if exec_id is None:
-                record = self.read_exit()
+                # a shim going away closes its connections just before it writes exit.json
+                record = self.read_exit_when_gone()
                 if record is not None:
                     return record
             raise
