@@ -7,6 +7,7 @@
 # live-restore on). scripts/uninstall.sh removes it all.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin  # the system's, not a user's python3
 export DEBIAN_FRONTEND=noninteractive
 # shellcheck source=scripts/venv.sh
 . "$here/scripts/venv.sh"

@@ -6,6 +6,7 @@
 # docker group (Docker shares it).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 setup=$here/packaging/berth-setup
 
 purge=0
@@ -48,7 +49,7 @@ echo "Berth is uninstalled."
 if [ "$purge" = 1 ]; then
     for dir in /var/lib/berth /run/berth; do
         # Nothing is mounted there once berthd stopped; never delete through a mount.
-        if grep -q " $dir[/ ]" /proc/mounts; then
+        if grep -q " ${dir}[/ ]" /proc/mounts; then
             echo "uninstall.sh: $dir still has mounts (see /proc/mounts); left in place" >&2
             exit 1
         fi

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by install.sh and build-deb.sh: Berth's venv, made from the checkout with Debian's
 # own Python (never the system site-packages, never a python3 that happens to be on PATH).
 #
@@ -45,6 +46,17 @@ make_venv() {
     "$python" -m venv --without-pip "$target"
     "$work/build-venv/bin/pip" --python "$target/bin/python3" install -q --no-compile \
         --no-index --find-links "$work/wheels" berth
+    # berth and berthd as two-line scripts: pip's own import re (and enum, functools...) for a
+    # Windows file-name fix, a few milliseconds of every `berth` command.
+    "$target/bin/python3" - "$target/bin" <<'EOF'
+import importlib.metadata, os, sys
+for ep in importlib.metadata.distribution("berth").entry_points.select(group="console_scripts"):
+    module, _, function = ep.value.partition(":")
+    path = os.path.join(sys.argv[1], ep.name)
+    with open(path, "w") as script:
+        script.write(f"#!{sys.executable}\nimport sys\nfrom {module} import {function}\nsys.exit({function}())\n")
+    os.chmod(path, 0o755)
+EOF
     if [ -n "$destdir" ]; then
         # Made under DESTDIR, run from /opt/berth: the scripts' #! lines, activate, pyvenv.cfg.
         grep -rlI --null -F "$target" "$target" | xargs -0 -r sed -i "s|$target|$BERTH_VENV|g"

@@ -105,6 +105,13 @@ def startup_ms(root: DebianRoot, berth: str) -> dict[str, float]:
     return numbers
 
 
+def enable_live_restore(root: DebianRoot) -> None:
+    """live-restore on in /etc/berth/daemon.json, and reloaded (SIGHUP) into the running berthd."""
+    root.run("echo '{\"live-restore\": true}' > /etc/berth/daemon.json && kill -HUP $(cat /run/berthd.pid)")
+    root.run(f"for i in $(seq 50); do [ \"$(berth -H {SOCKET} info --format '{{{{.LiveRestoreEnabled}}}}')\" = true ]"
+             " && exit 0; sleep 0.1; done; exit 1")
+
+
 def check_nothing_left(root: DebianRoot, container_ids: list[str]) -> None:
     assert root.processes() == {}, "processes left in the chroot"
     assert root.new_mounts() == set(), "mounts left in the chroot"
@@ -156,9 +163,7 @@ def run_script_phase(root: DebianRoot) -> None:
     startup_ms(root, "/usr/local/bin/berth")
 
     # An upgrade in place with live-restore on: the container keeps running, same process.
-    root.run("echo '{\"live-restore\": true}' > /etc/berth/daemon.json && kill -HUP $(cat /run/berthd.pid)")
-    root.run(f"for i in $(seq 50); do [ \"$(berth -H {SOCKET} info --format '{{{{.LiveRestoreEnabled}}}}')\" = true ]"
-             " && exit 0; sleep 0.1; done; exit 1")
+    enable_live_restore(root)
     web_pid = root.out(f"berth -H {SOCKET} inspect -f '{{{{.State.Pid}}}}' web")
     daemon_pid = root.out("cat /run/berthd.pid")
     root.run("scripts/install.sh")
@@ -199,6 +204,14 @@ def run_deb_phase(root: DebianRoot) -> None:
     check_containers(root, first.output)
     check_docker_context(root)
     startup_ms(root, "/usr/bin/berth")
+
+    # An upgrade (the same package again) with live-restore on: prerm stops berthd only,
+    # postinst starts the new one, the container runs on.
+    enable_live_restore(root)
+    web_pid = root.out(f"berth -H {SOCKET} inspect -f '{{{{.State.Pid}}}}' web")
+    root.run(f"apt-get install -y -q --reinstall {deb}")
+    assert root.out(f"berth -H {SOCKET} inspect -f '{{{{.State.Running}}}} {{{{.State.Pid}}}}' web") == f"true {web_pid}"
+    assert fetch(root) == "served-by-berth"
     ids = root.out(f"berth -H {SOCKET} ps -aq --no-trunc").split()
 
     root.run("apt-get remove -y -q berth")
