@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import shlex
 import shutil
 import signal
 import socket
@@ -214,6 +213,7 @@ class DebianRoot:
         self.proxy: AptProxy | None = None
         self.base_mounts: set[str] = set()
         self.log_path = os.path.join(workdir, "steps.log")
+        self.bootstrap_error: str | None = None   # debootstrap's log, when it failed
 
     # -- making it --------------------------------------------------------------------------
     def bootstrap(self) -> subprocess.Popen:
@@ -372,7 +372,3 @@ class DebianRoot:
         if mounted:  # the namespace's mounts never show here; never delete through one that does
             raise StepFailed(f"mounts under {self.workdir} in the host's namespace: {mounted}")
         subprocess.run(["rm", "-rf", "--one-file-system", self.workdir], check=True)
-
-
-def quoted(*words: str) -> str:
-    return " ".join(shlex.quote(word) for word in words)

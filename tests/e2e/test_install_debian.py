@@ -51,18 +51,23 @@ def roots():
     each with its wheelhouse; a test takes its own and closes it."""
     made: dict[str, DebianRoot] = {}
     starts = {}
-    for release, python in RELEASES.items():
-        workdir = tempfile.mkdtemp(prefix=f"berth-debian-{release}-")
-        root = made[release] = DebianRoot(workdir, release)
-        starts[release] = root.bootstrap()
-        make_wheelhouse(os.path.join(workdir, "wheels"), python)
-    for release, process in starts.items():
-        if process.wait(900) != 0:
-            made[release].bootstrap_failed = made[release].debootstrap_log()
-    yield made
-    for root in made.values():
-        if os.path.isdir(root.workdir):
-            root.close()
+    try:
+        for release, python in RELEASES.items():
+            root = made[release] = DebianRoot(tempfile.mkdtemp(prefix=f"berth-debian-{release}-"), release)
+            starts[release] = root.bootstrap()
+            make_wheelhouse(os.path.join(root.workdir, "wheels"), python)
+        for release, process in starts.items():
+            if process.wait(900) != 0:
+                made[release].bootstrap_error = made[release].debootstrap_log()
+        yield made
+    finally:
+        for process in starts.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        for root in made.values():
+            if os.path.isdir(root.workdir):
+                root.close()
 
 
 def check_containers(root: DebianRoot, first_output: str) -> None:
@@ -128,7 +133,7 @@ def check_nothing_left(root: DebianRoot, container_ids: list[str]) -> None:
 @pytest.mark.parametrize("release", list(RELEASES))
 def test_install_script_and_deb_on_stock_debian(release, roots):
     root = roots[release]
-    assert not getattr(root, "bootstrap_failed", None), root.debootstrap_log()
+    assert root.bootstrap_error is None, root.bootstrap_error
     extra = {DOCKER_CLI: "/usr/local/bin/docker"} if DOCKER_CLI else {}
     root.populate(os.path.join(root.workdir, "wheels"), extra)
     try:
