@@ -78,19 +78,23 @@ def wait_for_socket(path: str, process: subprocess.Popen, timeout: float = 20) -
 
 def start_daemon(root: str | None = None, args: list[str] | None = None,
                  config: dict | None = None, wait: bool = True,
+                 launcher: list[str] | None = None, host: str | None = None,
                  env: dict[str, str] | None = None) -> RunningDaemon:
+    """``launcher`` goes before the command (e.g. systemd-socket-activate listening on the
+    daemon's socket path, with ``host="fd://"``); ``env`` is added to the daemon's
+    environment."""
     root = root or tempfile.mkdtemp(prefix="berth-test-")
     socket_path = os.path.join(root, "berthd.sock")
     config_path = os.path.join(root, "daemon.json")
     with open(config_path, "w", encoding="utf-8") as handle:
         json.dump(config or {}, handle)
     log_path = os.path.join(root, "berthd.log")
-    command = [sys.executable, "-m", "berth.daemon",
+    command = list(launcher or []) + [sys.executable, "-m", "berth.daemon",
                "--config-file", config_path,
                "--data-root", os.path.join(root, "data"),
                "--exec-root", os.path.join(root, "exec"),
                "--pidfile", os.path.join(root, "berthd.pid"),
-               "-H", f"unix://{socket_path}"] + list(args or [])
+               "-H", host or f"unix://{socket_path}"] + list(args or [])
     with open(log_path, "ab") as log_file:
         process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL,

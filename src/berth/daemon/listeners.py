@@ -109,7 +109,8 @@ def socket_group(config: DaemonConfig) -> int | None:
 
 
 def activated_sockets(spec: str) -> list[socket.socket]:
-    """Sockets passed by systemd (LISTEN_PID/LISTEN_FDS); ``fd://N`` picks one."""
+    """Sockets passed by systemd (LISTEN_PID/LISTEN_FDS); ``fd://N`` picks one. They are
+    closed on exec: no child of the daemon keeps the API's socket open."""
     if str(os.getpid()) != os.environ.get("LISTEN_PID", ""):
         raise ConfigError("no sockets found via socket activation: make sure the service was started by systemd")
     count = int(os.environ.get("LISTEN_FDS", "0"))
@@ -121,4 +122,12 @@ def activated_sockets(spec: str) -> list[socket.socket]:
         fds = [wanted]
     if not fds:
         raise ConfigError("no sockets found via socket activation: make sure the service was started by systemd")
+    for fd in range(SD_LISTEN_FDS_START, SD_LISTEN_FDS_START + count):
+        os.set_inheritable(fd, False)
     return [socket.socket(fileno=fd) for fd in fds]
+
+
+def forget_activation() -> None:
+    """Once the activated sockets are taken: the daemon's children must not see the variables."""
+    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        os.environ.pop(name, None)

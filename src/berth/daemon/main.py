@@ -13,13 +13,15 @@ from berth.daemon import config as daemon_config
 from berth.daemon import listeners, logs, stackdump
 from berth.daemon.config import ConfigError, DaemonConfig
 from berth.daemon.lock import DataRootLock, remove_pidfile, write_pidfile
+from berth.daemon.sdnotify import Notifier
 
 log = logging.getLogger("berthd")
 
 
 class Daemon:
-    def __init__(self, config: DaemonConfig):
+    def __init__(self, config: DaemonConfig, notifier: Notifier | None = None):
         self.config = config
+        self.notifier = notifier or Notifier(None)
         self.lock = DataRootLock(os.path.abspath(config.data_root))
         self.stop_requested: asyncio.Event | None = None
         self.unix_paths: list[str] = []
@@ -35,6 +37,9 @@ class Daemon:
         listeners.check_tcp_security(config, parsed)
         tls = listeners.tls_context(config)
         gid = listeners.socket_group(config)
+        activated = {index: listeners.activated_sockets(listener.address)
+                     for index, listener in enumerate(parsed) if listener.scheme == "fd"}
+        listeners.forget_activation()  # before the engine starts children
         self.lock.acquire()
         write_pidfile(config.pidfile)
         engine = Engine(config)
@@ -43,13 +48,15 @@ class Daemon:
         self.stop_requested = asyncio.Event()
         self._install_signals(server, engine)
         try:
-            for listener in parsed:
-                await self._listen(server, listener, tls, gid)
+            for index, listener in enumerate(parsed):
+                await self._listen(server, listener, tls, gid, activated.get(index, []))
             log.info("API listen on %s", ", ".join(config.hosts))
             log.info("Daemon has completed initialization (berthd %s, API %s)", __version__, API_VERSION)
+            self.notifier.notify("READY=1", f"STATUS=Serving the Engine API on {', '.join(config.hosts)}")
             await self.stop_requested.wait()
             log.info("Processing signal 'terminated'")
         finally:
+            self.notifier.notify("STOPPING=1", "STATUS=Shutting down")
             await server.shutdown(grace=10.0)
             await engine.shutdown()
             for path in self.unix_paths:
@@ -61,14 +68,14 @@ class Daemon:
             self.lock.release()
             log.info("Daemon shutdown complete")
 
-    async def _listen(self, server, listener: listeners.Listener, tls, gid) -> None:
+    async def _listen(self, server, listener: listeners.Listener, tls, gid, activated) -> None:
         if listener.scheme == "unix":
             await server.listen_unix(listener.address, 0o660, gid)
             self.unix_paths.append(listener.address)
         elif listener.scheme == "tcp":
             await server.listen_tcp(listener.address, listener.port, tls)
         else:
-            for sock in listeners.activated_sockets(listener.address):
+            for sock in activated:
                 await server.listen_socket(sock, tls)
 
     def _install_signals(self, server, engine) -> None:
@@ -129,13 +136,14 @@ def main(argv: list[str] | None = None) -> int:
         print("configuration OK")
         return 0
     logs.setup(config.log_level, bool(config.debug))
+    notifier = Notifier.from_environment()  # before any child is started: they must not see it
     if os.geteuid() != 0:
         print("berthd: berthd needs to be started with root privileges. "
               "To run dockerd in rootless mode as an unprivileged user, see rootless docs",
               file=sys.stderr)
         return 1
     try:
-        run_event_loop(Daemon(config).run())
+        run_event_loop(Daemon(config, notifier).run())
     except ConfigError as exc:
         log.error("%s", exc)
         print(f"berthd: {exc}", file=sys.stderr)
