@@ -35,7 +35,8 @@ MIRROR = os.environ.get("BERTH_TEST_DEBIAN_MIRROR", "http://deb.debian.org/debia
 CHROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CHECKOUT = "/root/berth"   # where the checkout is copied in the chroot
 WHEELS = "/root/wheels"
-SKIP_COPY = {".git", ".venv", "build", "dist", "__pycache__", ".pytest_cache"}
+SKIP_COPY = {".git", ".venv", "__pycache__", ".pytest_cache"}
+SKIP_AT_TOP = {"build", "dist"}   # setuptools' output; src/berth/engine/build is a package
 
 
 @dataclass
@@ -74,8 +75,12 @@ def make_wheelhouse(dest: str, python_version: str) -> None:
 
 def copy_checkout(dest: str) -> None:
     """The checkout as a user would have it (what git tracks and what is being changed)."""
-    shutil.copytree(ROOT, dest, symlinks=True,
-                    ignore=lambda _dir, names: [n for n in names if n in SKIP_COPY or n.endswith(".egg-info")])
+    def skipped(directory: str, names: list[str]) -> list[str]:
+        top = os.path.abspath(directory) == os.path.abspath(ROOT)
+        return [n for n in names if n in SKIP_COPY or n.endswith(".egg-info")
+                or (top and n in SKIP_AT_TOP)]
+
+    shutil.copytree(ROOT, dest, symlinks=True, ignore=skipped)
 
 
 # ---- the chroot --------------------------------------------------------------------------------
