@@ -234,6 +234,8 @@ def test_create_malformed_json_is_400(routes):
 def test_inspect_and_list(routes):
     assert call(routes.router, "GET", "/containers/web/json").json == {"Id": CID, "Name": "/web"}
     assert routes.views.last == ("inspect", "web", False)
+    call(routes.router, "GET", "/v1.47/containers/my%2Dweb/json")   # percent-encoded: decoded
+    assert routes.views.last == ("inspect", "my-web", False)
     call(routes.router, "GET", "/containers/web/json?size=1")
     assert routes.views.last == ("inspect", "web", True)
     assert call(routes.router, "GET", "/containers/json").json == [{"Id": CID}]

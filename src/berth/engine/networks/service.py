@@ -57,7 +57,7 @@ log = logging.getLogger("berth.networks")
 register_schema("""
 CREATE TABLE IF NOT EXISTS networks (
     id   TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
     doc  TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS network_sandboxes (
@@ -205,8 +205,22 @@ class NetworkService:
         }
 
     # ---- persistence -----------------------------------------------------------------------
+    def _names_not_unique(self) -> None:
+        """Databases of earlier versions made network names UNIQUE; two networks may share
+        a name (a create with CheckDuplicate false, API < 1.44): rebuild the table once."""
+        rows = self.store.query("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'networks'")
+        if not rows or "UNIQUE" not in (rows[0]["sql"] or "").upper():
+            return
+        with self.store.transaction() as db:
+            db.execute("CREATE TABLE networks_rebuilt (id TEXT PRIMARY KEY, name TEXT NOT NULL, "
+                       "doc TEXT NOT NULL)")
+            db.execute("INSERT INTO networks_rebuilt (id, name, doc) SELECT id, name, doc FROM networks")
+            db.execute("DROP TABLE networks")
+            db.execute("ALTER TABLE networks_rebuilt RENAME TO networks")
+
     def _load(self) -> None:
         store = self.store
+        self._names_not_unique()
         for row in store.query("SELECT doc FROM networks"):
             net = Network.from_doc(json.loads(row["doc"]))
             self._networks[net.id] = net
@@ -933,12 +947,15 @@ class NetworkService:
             await self._ensure_default_view()
         return self._view(net, True)
 
-    async def create(self, body: Any) -> dict[str, Any]:
+    async def create(self, body: Any, check_duplicate: bool = True) -> dict[str, Any]:
+        """POST /networks/create. ``check_duplicate`` False (API < 1.44 without
+        CheckDuplicate, as dockerd before 25) allows a second network of a name; such
+        names are then ambiguous for ``find``, as in Docker."""
         await self._ready()
         request = model.parse_create(body)
         await self._ensure_default_view()   # the default bridge takes the first pool, as in Docker
         async with self._lock:
-            if any(n.name == request.name for n in self._networks.values()):
+            if check_duplicate and any(n.name == request.name for n in self._networks.values()):
                 raise Conflict(f"network with name {request.name} already exists")
             network_id = ids.new_id()
             bridge_name = request.bridge_name or brlib.bridge_name(network_id)
@@ -955,7 +972,7 @@ class NetworkService:
                           created=rfc3339_nano(), internal=request.internal,
                           attachable=request.attachable, options=request.options,
                           labels=request.labels, ipam_driver=request.ipam_driver,
-                          ipam_options=request.ipam_options if request.ipam_options is not None else {},
+                          ipam_options=request.ipam_options,
                           bridge=bridge_name, owns_bridge=not exists, mtu=request.mtu,
                           icc=request.icc, masquerade=request.masquerade,
                           host_binding_ipv4=request.host_binding_ipv4)
