@@ -51,6 +51,9 @@ def test_legacy_links_on_the_default_bridge(netd, net):
         assert env[f"{own}_NAME"] == f"/{web}/{db}"
     links = json.loads(ok(netd, "inspect", web))[0]["HostConfig"]["Links"]
     assert links == [f"/{db}:/{web}/data", f"/{db}:/{web}/{db}"]
+    names = ok(netd, "ps", "--no-trunc", "--filter", f"id={db_id}", "--format", "{{.Names}}")
+    assert names.split(",") == [db, f"{web}/data", f"{web}/{db}"]   # as dockerd lists them
+    assert ok(netd, "ps", "--filter", f"id={db_id}", "--format", "{{.Names}}") == db
 
     # the child comes back with another address: the parent's /etc/hosts follows
     ok(netd, "stop", "-t", "1", db)

@@ -262,6 +262,13 @@ def load(argv: list[str]) -> tuple[DaemonConfig, argparse.Namespace]:
     if config.default_cgroupns_mode not in (None, "host", "private"):
         raise ConfigError(f"default cgroup namespace mode ({config.default_cgroupns_mode}) is "
                           'invalid; can only be "host" or "private"')
+    if config.fixed_cidr_v6:
+        import ipaddress
+        try:
+            ipaddress.IPv6Network(str(config.fixed_cidr_v6), strict=False)
+        except ValueError:
+            raise ConfigError(f"invalid fixed-cidr-v6: {config.fixed_cidr_v6!r} is not an IPv6 "
+                              "CIDR block") from None
     return config, args
 
 

@@ -225,6 +225,20 @@ def test_ipv6_ports_get_ip6tables_rules_and_a_proxy_where_needed(tmp_path):
     assert bridge.Endpoint.from_dict(old).address6 == ""   # endpoints saved before IPv6
 
 
+def test_without_ip6tables_ipv6_ports_are_proxied(tmp_path):
+    host = hostlib.HostNetwork(str(tmp_path / "exec"), Ipam(), iptables=True, ip6tables=False)
+    assert host.firewall6 is None
+    mapping = PortMapping("tcp", "fd00::5", 8080, 80)
+    assert host.needs_proxy(mapping, "fd00:1::2")      # no kernel rule serves it
+    ep = bridge.Endpoint("br-x", "veth1", "eth0", "10.0.0.2/24", "02:42:0a:00:00:02", "10.0.0.1",
+                         1500, True, "fd00:1::2/64", "fd00:1::1")
+    assert host.port_rules6(hostlib.LiveSandbox(netns="/x", gateway=ep, mappings=(mapping,))) == []
+    net = hostlib.BridgeNetwork(id="n", name="n", bridge="br-x", ipv6=True)
+    host.ipam.allocate_network("n")
+    host.ipam.allocate_network6("n", subnet="fd00:1::/64")
+    assert host.network_rules6(net) == []
+
+
 # ---- a dual-stack bridge, inside a sandbox netns -------------------------------------------------
 
 def _listen6(ip: str, port: int) -> socket.socket:
