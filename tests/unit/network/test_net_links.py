@@ -229,3 +229,24 @@ def test_dual_stack_port_requests(service):
     both = service._port_requests(container, net)
     assert both[:4] == v4_only
     assert both[4:] == [portlib.PortRequest("tcp", 80, "::", 8080), portlib.PortRequest("tcp", 9000, "::")]
+
+
+def test_a_rename_moves_both_families_in_the_dns(service):
+    from berth.engine.networks.service import Sandbox
+
+    service.dns.add_network("n1", "mynet", "10.1.0.0/24")
+    service._networks["n1"] = service.find("bridge").__class__(id="n1", name="mynet", driver="bridge",
+                                                                created="2026-01-01T00:00:00Z")
+    web = box(service, "web", "w")
+    web.network_settings = {"Networks": {"mynet": {"NetworkID": "n1", "DNSNames": ["web", "w" * 12]}}}
+    ep = {"address": "10.1.0.2/24", "address6": "fd00:1::2/64"}
+    service._sandboxes[web.id] = Sandbox(web.id, netns="/x", endpoints={
+        "n1": {"endpoint_id": "e", "network_name": "mynet", "ep": ep, "dns_names": ["web", "w" * 12]}})
+    for ip in ("10.1.0.2", "fd00:1::2"):
+        service.dns.register("n1", ["web", "w" * 12], ip)
+    web.name = "front"
+    service.rename_container(web, "web")
+    records = service.dns.records
+    assert records.lookup(["n1"], "front") == ["10.1.0.2"]
+    assert records.lookup(["n1"], "front", version=6) == ["fd00:1::2"]
+    assert records.resolve(["n1"], "web") == []

@@ -425,7 +425,7 @@ class NetworkService:
             try:
                 await self.dns.listen_in_netns(sb.container_id, sb.netns, user,
                                                upstreams=self._container_upstreams(container),
-                                               aliases=self._link_aliases(container, sb))
+                                               aliases=self._link_aliases(container))
             except OSError as exc:
                 log.warning("DNS listener of %s: %s", sb.container_id[:12], exc)
 
@@ -644,7 +644,7 @@ class NetworkService:
             if user:
                 await self.dns.listen_in_netns(container.id, path, user,
                                                upstreams=self._container_upstreams(container),
-                                               aliases=self._link_aliases(container, sb))
+                                               aliases=self._link_aliases(container))
                 sb.dns = True
             for plan in plans:
                 self._fill_endpoint(container, sb, plan)
@@ -856,10 +856,10 @@ class NetworkService:
             settings["DNSNames"] = names
             entry = sb.endpoints.get(net.id) if sb is not None and sb.live else None
             if entry and entry.get("ep"):
-                address = entry["ep"]["address"].split("/")[0]
-                self.dns.unregister(net.id, address)
                 entry["dns_names"] = names
-                self.dns.register(net.id, names, address)
+                for address in _ips_of(entry):   # IPv4 and IPv6
+                    self.dns.unregister(net.id, address)
+                    self.dns.register(net.id, names, address)
 
     async def _start_proxies(self, container: Any, sb: Sandbox, ip: str, endpoint_id: str,
                              ip6: str = "") -> None:
@@ -1095,7 +1095,7 @@ class NetworkService:
                 if other.id != container.id:
                     self._save_container(other)
 
-    def _link_aliases(self, container: Any, sb: Sandbox | None = None) -> dnslib.Aliases:
+    def _link_aliases(self, container: Any) -> dnslib.Aliases:
         """On user networks, ``--link name:alias`` is the container's own DNS alias of
         ``name`` (libnetwork's endpoint aliases): {network id: {alias: name}}."""
         out: dnslib.Aliases = {}
@@ -1449,11 +1449,11 @@ class NetworkService:
         if net.user_defined:
             if sb.dns:
                 self.dns.set_listener_networks(container.id, user)
-                self.dns.set_listener_aliases(container.id, self._link_aliases(container, sb))
+                self.dns.set_listener_aliases(container.id, self._link_aliases(container))
             else:
                 await self.dns.listen_in_netns(container.id, sb.netns, user,
                                                upstreams=self._container_upstreams(container),
-                                               aliases=self._link_aliases(container, sb))
+                                               aliases=self._link_aliases(container))
                 sb.dns = resolv = True
         self._persist_sandbox(sb)
         self._save_container(container)
