@@ -15,6 +15,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -100,9 +101,16 @@ def host_links() -> set[str]:
     return {link["ifname"] for link in json.loads(out)}
 
 
-def rules_of(prefix: str) -> list[str]:
-    out = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout
+def rules_of(prefix: str, tool: str = "iptables-save") -> list[str]:
+    out = subprocess.run([tool], capture_output=True, text=True, check=True).stdout
     return [ln for ln in out.splitlines() if prefix in ln]
+
+
+def rules6_of(prefix: str) -> list[str]:
+    """The ip6tables rules and chains of a prefix ([] where ip6tables is missing)."""
+    if not shutil.which("ip6tables-save"):
+        return []
+    return rules_of(prefix, "ip6tables-save")
 
 
 def netns_mounts(root: str) -> list[str]:
@@ -209,6 +217,8 @@ class Host:
         from berth.network.firewall import Firewall
 
         Firewall(prefix=self.prefix).cleanup_all()
+        if shutil.which("ip6tables-save"):
+            Firewall(prefix=self.prefix, family=6).cleanup_all()
         for name in {self.bridge, *self.bridges, *self.veths}:
             brlib.delete_bridge(name)  # deletes any link of that name
         if root:
@@ -218,6 +228,7 @@ class Host:
         links = host_links()
         found = [f"link {n}" for n in sorted({self.bridge, *self.bridges, *self.veths} & links)]
         found += [f"rule {r}" for r in rules_of(self.prefix)]
+        found += [f"ip6tables rule {r}" for r in rules6_of(self.prefix)]
         found += [f"netns {m.split()[1]}" for m in netns_mounts(root)]
         return found
 
@@ -569,7 +580,8 @@ def test_network_errors(netd, net):
     assert f"network with name {name} already exists" in fails(netd, "network", "create", name)
     assert "operation is not permitted on predefined bridge network" in fails(netd, "network", "create", "bridge")
     assert "bridge is a pre-defined network and cannot be removed" in fails(netd, "network", "rm", "bridge")
-    assert "IPv6" in fails(netd, "network", "create", "--ipv6", f"v6-{secrets.token_hex(3)}")
+    assert "invalid subnet fd00:b3e7::1/64: it should be fd00:b3e7::/64" in fails(
+        netd, "network", "create", "--ipv6", "--subnet", "fd00:b3e7::1/64", f"v6-{secrets.token_hex(3)}")
     assert "invalid subnet 10.214.0.1/24: it should be 10.214.0.0/24" in fails(
         netd, "network", "create", "--subnet", "10.214.0.1/24", f"bad-{secrets.token_hex(3)}")
     assert "network nosuch-net not found" in fails(netd, "network", "inspect", "nosuch-net")

@@ -19,7 +19,8 @@ def build_router(engine: "Engine") -> Router:
     system.register(router, engine, engine.usage)
     images.register(router, engine.image_ops, engine.pulls)
     distribution.register(router, engine.pushes, engine.registry)
-    containers.register(router, engine.containers, engine.execs, engine.container_views)
+    containers.register(router, engine.containers, engine.execs, engine.container_views,
+                        engine.networks)
     volumes.register(router, engine.volumes)
     networks.register(router, engine.networks)
     container_fs.register(router, engine.container_fs, engine.image_ops)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Awaitable, Callable, Union
+from urllib.parse import unquote
 
 from berth import API_VERSION, MIN_API_VERSION
 from berth.api.http import HijackResponse, Request, Response, StreamResponse
@@ -66,10 +67,16 @@ class Router:
         return decorator
 
     def apply_version(self, request: Request) -> None:
-        """Strip ``/vX.Y`` and refuse versions outside the supported range (Docker's texts)."""
-        match = _VERSION_PREFIX.match(request.raw_path)
+        """Strip ``/vX.Y`` and refuse versions outside the supported range (Docker's texts).
+
+        The path is percent-decoded first, as Go's net/http does before dockerd's router
+        sees it: ``/networks/test%2001`` names the network "test 01", and every path
+        parameter (``{name:path}`` ones included) arrives decoded."""
+        path = unquote(request.raw_path) if "%" in request.raw_path \
+            else request.raw_path
+        match = _VERSION_PREFIX.match(path)
         if not match:
-            request.path = request.raw_path
+            request.path = path
             request.api_version = MAX_VERSION
             return
         version = (int(match.group(1)), int(match.group(2)))

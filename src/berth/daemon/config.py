@@ -76,6 +76,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("bip", ("--bip",), default=None, help="Network bridge IP"),
     Option("fixed-cidr", ("--fixed-cidr",), default=None, help="IPv4 subnet for fixed IPs"),
     Option("iptables", ("--iptables",), "bool", True, "Enable addition of iptables rules"),
+    Option("ipv6", ("--ipv6",), "bool", False, "Enable IPv6 networking on the default bridge"),
+    Option("fixed-cidr-v6", ("--fixed-cidr-v6",), default=None,
+           help="IPv6 subnet for the default bridge (with --ipv6)"),
+    Option("ip6tables", ("--ip6tables",), "bool", True, "Enable addition of ip6tables rules"),
     Option("ip-forward", ("--ip-forward",), "bool", True, "Enable net.ipv4.ip_forward"),
     Option("ip-masq", ("--ip-masq",), "bool", True, "Enable IP masquerading"),
     Option("icc", ("--icc",), "bool", True, "Enable inter-container communication"),
@@ -258,6 +262,13 @@ def load(argv: list[str]) -> tuple[DaemonConfig, argparse.Namespace]:
     if config.default_cgroupns_mode not in (None, "host", "private"):
         raise ConfigError(f"default cgroup namespace mode ({config.default_cgroupns_mode}) is "
                           'invalid; can only be "host" or "private"')
+    if config.fixed_cidr_v6:
+        import ipaddress
+        try:
+            ipaddress.IPv6Network(str(config.fixed_cidr_v6), strict=False)
+        except ValueError:
+            raise ConfigError(f"invalid fixed-cidr-v6: {config.fixed_cidr_v6!r} is not an IPv6 "
+                              "CIDR block") from None
     return config, args
 
 

@@ -2,16 +2,19 @@
 
 Modules (each documents its API for the engine in its docstring):
 
-- ``ipam``       subnets per network (default pools, host routes avoided), addresses per endpoint;
-                 pure, JSON-serialisable state.
+- ``ipam``       subnets per network (default pools, host routes avoided; an IPv6 pool too for
+                 IPv6 networks), addresses per endpoint; pure, JSON-serialisable state.
 - ``netns``      network namespaces bound at paths (``<exec-root>/netns/<id>``), code run inside.
 - ``bridge``     Linux bridges, veth endpoints into a netns, MAC 02:42:<ip>, routes (pyroute2;
                  ``connect``, the per-start hot path, speaks raw rtnetlink through ``rtnl``).
 - ``rtnl``       a minimal rtnetlink client (veth pair, address, link up, default route).
-- ``firewall``   iptables chains: NAT, isolation, published ports incl. 127.0.0.1 (kernel only).
+- ``firewall``   iptables chains: NAT, isolation, published ports incl. 127.0.0.1 (kernel only);
+                 ``family=6``: the same on ip6tables.
 - ``ports``      PortBindings / ``-p`` parsing, ephemeral ports, host-port allocation.
-- ``proxy``      userland TCP/UDP port proxies (docker-proxy's job) for ``--iptables=false``.
-- ``dns``        embedded resolver (asyncio UDP+TCP) for user networks; ``dnswire`` its codec.
+- ``proxy``      userland TCP/UDP port proxies (docker-proxy's job) for ``--iptables=false``
+                 and for IPv6 ports on [::] and [::1].
+- ``dns``        embedded resolver (asyncio UDP+TCP) for user networks (A, AAAA, PTR, a
+                 container's own link aliases); ``dnswire`` its codec.
 - ``resolvconf`` containers' resolv.conf and the resolver's upstreams.
 - ``sysctl``     /proc/sys/net in the calling thread's netns (ip_forward, route_localnet).
 - ``host``       ``HostNetwork``: one daemon's host side built from the above (its bridges,

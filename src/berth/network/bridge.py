@@ -10,9 +10,11 @@ Engine use::
     name = DEFAULT_BRIDGE                      # "berth0" for the default "bridge" network
     name = bridge_name(network_id)             # "br-<12 hex>" for user networks (or -o ...name)
     ensure_bridge(name, pool.gateway_cidr, mtu=1500)   # create or adopt; idempotent
+    ensure_bridge(name, pool.gateway_cidr, gateway6_cidr=pool6.gateway_cidr)   # dual stack
     ep = connect(name, netns_path, address=pool.cidr(ip), gateway=str(pool.gateway),
                  ifname="eth0", mac=None, mtu=1500, default_route=True,
-                 host_ifname=host_veth_name(endpoint_id))
+                 host_ifname=host_veth_name(endpoint_id),
+                 address6=pool6.cidr(ip6), gateway6=str(pool6.gateway))   # IPv6: optional
     ep.to_dict()                               # persist; Endpoint.from_dict() after a restart
     disconnect(ep.host_ifname)                 # deletes both veth ends; idempotent
     delete_bridge(name)                        # network rm; idempotent
@@ -92,9 +94,12 @@ def link_exists(name: str) -> bool:
 
 
 def ensure_bridge(name: str, gateway_cidr: str | None, *, mtu: int = 1500,
-                  route_localnet: bool = True, alias: str | None = None) -> int:
+                  route_localnet: bool = True, alias: str | None = None,
+                  gateway6_cidr: str | None = None) -> int:
     """Create bridge ``name`` (or adopt an existing one), give it ``gateway_cidr``, MTU, up,
     and the interface alias ``alias`` if given (the engine tags its bridges with their owner).
+    ``gateway6_cidr``: the IPv6 gateway address too (IPv6 enabled on the bridge, no duplicate
+    address detection: the gateway works at once).
 
     The bridge gets a fixed random MAC at creation: otherwise Linux takes the lowest port MAC,
     and the gateway's MAC would change under the containers' ARP caches as they come and go.
@@ -130,16 +135,32 @@ def ensure_bridge(name: str, gateway_cidr: str | None, *, mtu: int = 1500,
         ipr.link("set", index=index, state="up")
     if route_localnet:
         sysctl.write(f"net.ipv4.conf.{name}.route_localnet", 1)
+    if gateway6_cidr:
+        iface6 = ipaddress.IPv6Interface(gateway6_cidr)
+        sysctl.write(f"net.ipv6.conf.{name}.disable_ipv6", 0)
+        if gateway6_cidr not in [a for a in bridge_addresses(name, family=6)]:
+            with rtnl.Rtnl() as nl:
+                try:
+                    nl.add_address(index, str(iface6.ip), iface6.network.prefixlen)
+                except rtnl.NetlinkError as exc:
+                    if exc.errno != errno.EEXIST:
+                        raise
     return index
 
 
-def bridge_addresses(name: str) -> list[str]:
-    """IPv4 addresses of a link as CIDR strings ([] if it does not exist)."""
+def bridge_addresses(name: str, family: int = 4) -> list[str]:
+    """IPv4 (``family=6``: global IPv6) addresses of a link as CIDR strings ([] if it does not
+    exist)."""
     with _iproute() as ipr:
         index = _index(ipr, name)
         if index is None:
             return []
-        return [f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}" for a in ipr.get_addr(index=index, family=2)]
+        found = [f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}"
+                 for a in ipr.get_addr(index=index, family=2 if family == 4 else 10)]
+    if family == 6:
+        found = [str(ipaddress.IPv6Interface(a)) for a in found
+                 if not ipaddress.IPv6Interface(a).ip.is_link_local]
+    return found
 
 
 def bridge_ports(name: str) -> list[str]:
@@ -190,10 +211,16 @@ class Endpoint:
     gateway: str | None
     mtu: int
     default_route: bool
+    address6: str = ""    # CIDR, e.g. fd00:1::2/64 (IPv6 networks)
+    gateway6: str | None = None
 
     @property
     def ip(self) -> str:
         return self.address.split("/")[0]
+
+    @property
+    def ip6(self) -> str:
+        return self.address6.split("/")[0]
 
     @property
     def prefixlen(self) -> int:
@@ -207,8 +234,9 @@ class Endpoint:
         return cls(**data)
 
 
-def _configure_inside(ifname: str, address: str, gateway: str | None, default_route: bool) -> None:
-    """Runs inside the container netns: address, up, default route (raw rtnetlink: fast)."""
+def _configure_inside(ifname: str, address: str, gateway: str | None, default_route: bool,
+                      address6: str = "", gateway6: str | None = None) -> None:
+    """Runs inside the container netns: address(es), up, default route(s) (raw rtnetlink: fast)."""
     iface = ipaddress.IPv4Interface(address)
     with rtnl.Rtnl() as nl:
         try:
@@ -216,9 +244,14 @@ def _configure_inside(ifname: str, address: str, gateway: str | None, default_ro
         except rtnl.NetlinkError:
             raise SystemError_(f"interface {ifname} did not appear in the container netns") from None
         nl.add_address(index, str(iface.ip), iface.network.prefixlen, str(iface.network.broadcast_address))
+        if address6:
+            iface6 = ipaddress.IPv6Interface(address6)
+            nl.add_address(index, str(iface6.ip), iface6.network.prefixlen)
         nl.set_up(index)
         if gateway and default_route:
             nl.replace_default_route(gateway, index)
+        if address6 and gateway6 and default_route:
+            nl.replace_default_route(gateway6, index)
 
 
 def _set_hairpin(host_ifname: str) -> None:
@@ -234,8 +267,10 @@ def _set_hairpin(host_ifname: str) -> None:
 
 def connect(bridge: str, netns_path: str | os.PathLike[str], *, address: str, gateway: str | None,
             ifname: str = "eth0", mac: str | None = None, mtu: int = 1500, host_ifname: str | None = None,
-            default_route: bool = True, hairpin: bool = True) -> Endpoint:
-    """Plug the netns at ``netns_path`` into ``bridge`` with ``address`` (CIDR) on ``ifname``.
+            default_route: bool = True, hairpin: bool = True, address6: str = "",
+            gateway6: str | None = None) -> Endpoint:
+    """Plug the netns at ``netns_path`` into ``bridge`` with ``address`` (CIDR) on ``ifname``,
+    and ``address6`` (IPv6 CIDR) too when given (its default route via ``gateway6``).
 
     The hot path of every container start, so it speaks rtnetlink directly (``rtnl``): one
     request makes the veth pair, with the container end in the netns and the host end on the
@@ -259,14 +294,16 @@ def connect(bridge: str, netns_path: str | os.PathLike[str], *, address: str, ga
             try:
                 if hairpin:
                     _set_hairpin(host_ifname)
-                netns.run_in(netns_path, _configure_inside, ifname, address, gateway, default_route)
+                netns.run_in(netns_path, _configure_inside, ifname, address, gateway, default_route,
+                             address6, gateway6)
             except BaseException:
                 nl.delete_link(host_ifname)
                 raise
     finally:
         os.close(fd)
     return Endpoint(bridge=bridge, host_ifname=host_ifname, ifname=ifname, address=address, mac=mac,
-                    gateway=gateway, mtu=mtu, default_route=bool(gateway and default_route))
+                    gateway=gateway, mtu=mtu, default_route=bool(gateway and default_route),
+                    address6=address6, gateway6=gateway6 if address6 else None)
 
 
 def _delete_link(ipr: Any, name: str) -> None:
@@ -285,32 +322,35 @@ def disconnect(host_ifname: str) -> None:
         _delete_link(ipr, host_ifname)
 
 
-def _set_default_route(gateway: str | None, ifname: str | None) -> None:
+def _set_default_route(gateway: str | None, ifname: str | None, gateway6: str | None) -> None:
     with _iproute() as ipr:
-        if gateway is None:
-            try:
-                ipr.route("del", dst="0.0.0.0/0")
-            except Exception as exc:
-                if _netlink_error(exc) != errno.ESRCH:
-                    raise
-            return
-        index = _index(ipr, ifname or "eth0")
-        ipr.route("replace", dst="0.0.0.0/0", gateway=gateway, oif=index)
+        for dst, gw, family in (("0.0.0.0/0", gateway, 2), ("::/0", gateway6, 10)):
+            if gw is None:
+                try:
+                    ipr.route("del", dst=dst, family=family)
+                except Exception as exc:
+                    if _netlink_error(exc) not in (errno.ESRCH, errno.ENOENT):
+                        raise
+                continue
+            index = _index(ipr, ifname or "eth0")
+            ipr.route("replace", dst=dst, gateway=gw, oif=index, family=family)
 
 
-def set_default_route(netns_path: str | os.PathLike[str], gateway: str | None, ifname: str | None = None) -> None:
-    """Point the container's default route at ``gateway`` via ``ifname`` (None removes it):
-    for the engine when the network that held the default route is disconnected."""
-    netns.run_in(netns_path, _set_default_route, gateway, ifname)
+def set_default_route(netns_path: str | os.PathLike[str], gateway: str | None, ifname: str | None = None,
+                      gateway6: str | None = None) -> None:
+    """Point the container's default routes at ``gateway`` (and ``gateway6``) via ``ifname``
+    (None removes one): for the engine when the network that held the default route is
+    disconnected."""
+    netns.run_in(netns_path, _set_default_route, gateway, ifname, gateway6)
 
 
-def interfaces_in(netns_path: str | os.PathLike[str]) -> dict[str, list[str]]:
-    """{ifname: [CIDR addresses]} inside a netns (inspection, tests)."""
+def interfaces_in(netns_path: str | os.PathLike[str], family: int = 4) -> dict[str, list[str]]:
+    """{ifname: [CIDR addresses]} inside a netns (inspection, tests); ``family=6``: IPv6 ones."""
     def collect() -> dict[str, list[str]]:
         with _iproute() as ipr:
             names = {link["index"]: link.get("IFLA_IFNAME") for link in ipr.get_links()}
             out: dict[str, list[str]] = {name: [] for name in names.values()}
-            for a in ipr.get_addr(family=2):
+            for a in ipr.get_addr(family=2 if family == 4 else 10):
                 out[names[a["index"]]].append(f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}")
             return out
     return netns.run_in(netns_path, collect)

@@ -14,7 +14,10 @@ per container:
 - ``await server.listen_in_netns(container_id, netns_path, [network_ids])``: UDP+TCP on
   127.0.0.11:53 *inside* the container's netns (sockets created there, served by the daemon's
   loop), exactly Docker's ``nameserver 127.0.0.11``. The asking networks are the listener's;
-  update them on connect/disconnect with ``set_listener_networks``. Caveat: port 53 on
+  update them on connect/disconnect with ``set_listener_networks``. ``aliases``
+  ({network id: {alias: name}}) are the container's own names for others (``--link
+  name:alias`` on a user network): only that container resolves them (libnetwork's
+  endpoint aliases); ``set_listener_aliases`` replaces them. Caveat: port 53 on
   127.0.0.11 is taken inside the container, so a container process binding 0.0.0.0:53 fails
   (Docker avoids that with a random port and an iptables DNAT inside the netns).
   The listener's sockets hold the netns: ``close_listener(container_id)`` when the container
@@ -27,10 +30,12 @@ Records (the engine keeps them in step with endpoints)::
     server.unregister(network_id, "172.18.0.2")        # every name of that address
     server.remove_network(network_id)
 
-A name also answers with the network name appended ("web.mynet"), as Docker. A records are
-answered (shuffled, for round-robin over aliases), AAAA of a known name gets an empty answer,
-PTR of a known address gets "<first name>.<network>"; other types and unknown names are
-forwarded. Without upstreams, or when all fail, the answer is SERVFAIL.
+A name also answers with the network name appended ("web.mynet"), as Docker. A and AAAA
+records are answered from the IPv4 and IPv6 addresses registered (shuffled, for round-robin
+over aliases); a known name without an address of the asked family gets an empty answer
+(NODATA); PTR of a known address (in-addr.arpa or ip6.arpa) gets "<first name>.<network>";
+other types and unknown names are forwarded. Without upstreams, or when all fail, the answer
+is SERVFAIL.
 
 Tests must use a fake upstream on 127.0.0.1 (``upstreams=[("127.0.0.1", port)]``).
 """
@@ -62,8 +67,21 @@ TTL = 600
 class _NetworkRecords:
     name: str
     subnet: ipaddress.IPv4Network | None
-    names: dict[str, list[str]] = field(default_factory=dict)   # lower name -> IPs
+    names: dict[str, list[str]] = field(default_factory=dict)   # lower name -> IPs (both families)
     by_ip: dict[str, list[str]] = field(default_factory=dict)   # IP -> names, registration order
+
+
+Aliases = dict[str, dict[str, str]]   # network id -> {alias: name}, one container's own
+
+
+def _candidates(qname: str) -> list[tuple[str, str | None]]:
+    """libnetwork's split of a.b.c: (a.b.c, any network), (a.b, network c), (a, network b.c)."""
+    out: list[tuple[str, str | None]] = [(qname, None)]
+    rest = qname
+    while "." in rest:
+        rest = rest.rpartition(".")[0]
+        out.append((rest, qname[len(rest) + 1:]))
+    return out
 
 
 class Records:
@@ -84,10 +102,11 @@ class Records:
         self._networks.pop(network_id, None)
 
     def register(self, network_id: str, names: Iterable[str], ip: str) -> None:
+        """``names`` answer ``ip`` (IPv4 or IPv6) on a network."""
         net = self._networks.get(network_id)
         if net is None:
             raise KeyError(f"DNS: network {network_id} was not added")
-        ip = str(ipaddress.IPv4Address(ip))
+        ip = str(ipaddress.ip_address(ip))
         for name in names:
             key = name.strip(".").lower()
             if not key:
@@ -104,7 +123,7 @@ class Records:
         net = self._networks.get(network_id)
         if net is None:
             return
-        ip = str(ipaddress.IPv4Address(ip))
+        ip = str(ipaddress.ip_address(ip))
         owned = net.by_ip.get(ip, [])
         drop = [n.strip(".").lower() for n in names] if names is not None else list(owned)
         for key in drop:
@@ -126,23 +145,43 @@ class Records:
             return []
         return [nid for nid, net in self._networks.items() if net.subnet is not None and addr in net.subnet]
 
-    def lookup(self, network_ids: Iterable[str], qname: str) -> list[str]:
-        """IPs of ``qname`` ("web" or "web.mynet") on the given networks, [] if unknown."""
+    def resolve(self, network_ids: Iterable[str], qname: str, aliases: Aliases | None = None) -> list[str]:
+        """Every IP (both families) of ``qname`` ("web" or "web.mynet") on the given networks,
+        [] if unknown. As libnetwork's sandbox: for each split of the name, the asking
+        container's own ``aliases`` first, then the names registered on the networks."""
         qname = qname.strip(".").lower()
-        found: list[str] = []
-        for nid in network_ids:
-            net = self._networks.get(nid)
-            if net is None:
-                continue
-            key = qname
-            if key not in net.names and net.name and key.endswith("." + net.name):
-                key = key[: -len(net.name) - 1]
-            for ip in net.names.get(key, []):
-                if ip not in found:
-                    found.append(ip)
-        return found
+        aliases = aliases or {}
+        networks = [(nid, self._networks[nid]) for nid in network_ids if nid in self._networks]
+        for name, netname in _candidates(qname):
+            for alias_pass in (True, False):
+                found: list[str] = []
+                for nid, net in networks:
+                    if netname is not None and net.name != netname:
+                        continue
+                    own = aliases.get(nid) or {}
+                    if alias_pass:
+                        if name not in own:
+                            continue
+                        key = own[name].strip(".").lower()
+                    elif name in own:
+                        continue   # an alias of this container's is not looked up as a name
+                    else:
+                        key = name
+                    for ip in net.names.get(key, []):
+                        if ip not in found:
+                            found.append(ip)
+                if found:
+                    return found
+        return []
+
+    def lookup(self, network_ids: Iterable[str], qname: str, version: int = 4,
+               aliases: Aliases | None = None) -> list[str]:
+        """The IPv4 (``version=6``: IPv6) addresses of ``qname`` (see :meth:`resolve`)."""
+        return [ip for ip in self.resolve(network_ids, qname, aliases)
+                if (":" in ip) == (version == 6)]
 
     def reverse(self, network_ids: Iterable[str], ip: str) -> str | None:
+        ip = str(ipaddress.ip_address(ip))
         for nid in network_ids:
             net = self._networks.get(nid)
             if net is not None and net.by_ip.get(ip):
@@ -152,23 +191,23 @@ class Records:
 
 
 def answer_locally(records: Records, network_ids: list[str], query: dnswire.Query,
-                   limit: int | None = dnswire.UDP_LIMIT) -> bytes | None:
+                   limit: int | None = dnswire.UDP_LIMIT, aliases: Aliases | None = None) -> bytes | None:
     """The response to ``query`` if it is ours to answer, else None (forward it)."""
     if query.is_response or query.opcode != 0 or len(query.questions) != 1:
         return None
     q = query.questions[0]
     if q.qclass != dnswire.CLASS_IN:
         return None
-    if q.qtype == dnswire.TYPE_A:
-        ips = records.lookup(network_ids, q.name)
-        if not ips:
+    if q.qtype in (dnswire.TYPE_A, dnswire.TYPE_AAAA):
+        known = records.resolve(network_ids, q.name, aliases)
+        if not known:
             return None
+        v6 = q.qtype == dnswire.TYPE_AAAA
+        ips = [ip for ip in known if (":" in ip) == v6]
         random.shuffle(ips)
-        return dnswire.build_response(query, [dnswire.a_answer(q.name, ip, TTL) for ip in ips], limit=limit)
-    if q.qtype == dnswire.TYPE_AAAA:
-        if records.lookup(network_ids, q.name):
-            return dnswire.build_response(query, [], limit=limit)  # known name, IPv4 only
-        return None
+        make = dnswire.aaaa_answer if v6 else dnswire.a_answer
+        # a known name without an address of this family: NODATA (empty NOERROR), as Docker
+        return dnswire.build_response(query, [make(q.name, ip, TTL) for ip in ips], limit=limit)
     if q.qtype == dnswire.TYPE_PTR:
         ip = dnswire.ip_from_reverse(q.name)
         target = records.reverse(network_ids, ip) if ip else None
@@ -207,6 +246,7 @@ class _Listener:
     udp: asyncio.DatagramTransport
     tcp: asyncio.AbstractServer
     upstreams: list[tuple[str, int]] | None = None   # None: the server's
+    aliases: Aliases = field(default_factory=dict)   # the container's own (links)
 
 
 class DnsServer:
@@ -259,11 +299,12 @@ class DnsServer:
             return dnswire.error_response(data, dnswire.RCODE_FORMERR)
         if query.is_response:
             return b""
+        listener = self._listeners.get(key)
         local = answer_locally(self.records, self._networks_for(key, source_ip), query,
-                               limit=None if tcp else dnswire.UDP_LIMIT)
+                               limit=None if tcp else dnswire.UDP_LIMIT,
+                               aliases=listener.aliases if listener is not None else None)
         if local is not None:
             return local
-        listener = self._listeners.get(key)
         reply = await self.forward(data, tcp=tcp,
                                    upstreams=listener.upstreams if listener is not None else None)
         return reply if reply else dnswire.error_response(data, dnswire.RCODE_SERVFAIL)
@@ -284,7 +325,8 @@ class DnsServer:
     # ---- listening ----
     async def _serve(self, key: str, udp_sock: socket.socket, tcp_sock: socket.socket,
                      networks: list[str] | None, default_network: str | None,
-                     upstreams: list[tuple[str, int]] | None = None) -> None:
+                     upstreams: list[tuple[str, int]] | None = None,
+                     aliases: Aliases | None = None) -> None:
         loop = asyncio.get_running_loop()
         udp, _ = await loop.create_datagram_endpoint(lambda: _UdpListener(self, key), sock=udp_sock)
 
@@ -304,7 +346,8 @@ class DnsServer:
                 writer.close()
 
         tcp = await asyncio.start_server(on_client, sock=tcp_sock)
-        self._listeners[key] = _Listener(key, networks, default_network, udp, tcp, upstreams)
+        self._listeners[key] = _Listener(key, networks, default_network, udp, tcp, upstreams,
+                                         dict(aliases or {}))
 
     async def listen_gateway(self, network_id: str, ip: str, port: int = 53) -> None:
         """Serve on ip:port of the host netns for one network (key: the network id)."""
@@ -314,19 +357,26 @@ class DnsServer:
 
     async def listen_in_netns(self, key: str, netns_path: str | os.PathLike[str], network_ids: list[str],
                               ip: str = DOCKER_DNS_IP, port: int = 53,
-                              upstreams: Iterable[tuple[str, int] | str] | None = None) -> None:
+                              upstreams: Iterable[tuple[str, int] | str] | None = None,
+                              aliases: Aliases | None = None) -> None:
         """Serve on ip:port inside a container's netns (key: the container id). ``upstreams``
-        replaces the server's for this listener (a container's ``--dns``)."""
+        replaces the server's for this listener (a container's ``--dns``); ``aliases`` are
+        the container's own names for others."""
         await self.close_listener(key)
         udp_sock, tcp_sock = await netns.run_in_async(netns_path, _bound_pair, ip, port)
         own = None if upstreams is None else [
             (u, 53) if isinstance(u, str) else (u[0], int(u[1])) for u in upstreams]
-        await self._serve(key, udp_sock, tcp_sock, list(network_ids), None, own)
+        await self._serve(key, udp_sock, tcp_sock, list(network_ids), None, own, aliases)
 
     def set_listener_networks(self, key: str, network_ids: list[str]) -> None:
         listener = self._listeners.get(key)
         if listener is not None:
             listener.networks = list(network_ids)
+
+    def set_listener_aliases(self, key: str, aliases: Aliases) -> None:
+        listener = self._listeners.get(key)
+        if listener is not None:
+            listener.aliases = dict(aliases)
 
     def listener_address(self, key: str) -> tuple[str, int] | None:
         listener = self._listeners.get(key)

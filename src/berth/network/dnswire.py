@@ -134,17 +134,28 @@ def a_answer(name: str, ip: str, ttl: int = 600) -> Answer:
     return Answer(name, TYPE_A, ttl, ipaddress.IPv4Address(ip).packed)
 
 
+def aaaa_answer(name: str, ip: str, ttl: int = 600) -> Answer:
+    return Answer(name, TYPE_AAAA, ttl, ipaddress.IPv6Address(ip).packed)
+
+
 def ptr_answer(name: str, target: str, ttl: int = 600) -> Answer:
     return Answer(name, TYPE_PTR, ttl, encode_name(target))
 
 
 def reverse_name(ip: str) -> str:
-    """10.0.0.2 -> 2.0.0.10.in-addr.arpa"""
-    return ".".join(reversed(str(ipaddress.IPv4Address(ip)).split("."))) + ".in-addr.arpa"
+    """10.0.0.2 -> 2.0.0.10.in-addr.arpa; fd00::2 -> 2.0.0.0....0.d.f.ip6.arpa"""
+    return ipaddress.ip_address(ip).reverse_pointer
 
 
 def ip_from_reverse(name: str) -> str | None:
-    """2.0.0.10.in-addr.arpa -> 10.0.0.2 (None if not a full IPv4 reverse name)."""
+    """2.0.0.10.in-addr.arpa -> 10.0.0.2, the 32 nibbles of an ip6.arpa name -> the IPv6
+    address (None if not a full reverse name)."""
+    name = name.rstrip(".").lower()
+    if name.endswith(".ip6.arpa"):
+        nibbles = name[: -len(".ip6.arpa")].split(".")
+        if len(nibbles) != 32 or not all(len(n) == 1 and n in "0123456789abcdef" for n in nibbles):
+            return None
+        return str(ipaddress.IPv6Address(int("".join(reversed(nibbles)), 16)))
     suffix = ".in-addr.arpa"
     if not name.endswith(suffix):
         return None

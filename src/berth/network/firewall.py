@@ -16,6 +16,11 @@ get one jump each, so :meth:`Firewall.cleanup_all` can remove every trace exactl
                                               not come from lo (route_localnet would let other
                                               hosts and containers reach it otherwise)
 
+IPv6 (``Firewall(prefix, family=6)``, ``ip6tables``): the same chains and rules for IPv6
+subnets and container addresses, but nat OUTPUT skips ``::1`` (IPv6 has no route_localnet: a
+packet from ::1 may not leave the host, so ports on [::1] and [::] are reached from the host
+through a userland proxy, as dockerd's docker-proxy does), and there is no raw guard.
+
 Published ports on 127.0.0.1 work with kernel rules only (no userland proxy): OUTPUT DNAT, plus
 ``route_localnet=1`` on the bridge (set by ``bridge.ensure_bridge``) and the MASQUERADE of
 127.0.0.0/8 sources. So they keep working while the daemon is down (live-restore).
@@ -82,18 +87,26 @@ def _neg(flag: str, value: str, negate: bool) -> str:
 
 
 def _host(ip: str) -> str:
-    return f"{ipaddress.IPv4Address(ip)}/32"
+    addr = ipaddress.ip_address(ip)
+    return f"{addr}/{addr.max_prefixlen}"
+
+
+def _endpoint(ip: str, port: int) -> str:
+    """``--to-destination``'s form: 172.18.0.2:80, [fd00::2]:80."""
+    addr = ipaddress.ip_address(ip)
+    return f"[{addr}]:{port}" if addr.version == 6 else f"{addr}:{port}"
 
 
 class Firewall:
     """Rule sets for networks and ports under chains named from ``prefix``."""
 
-    def __init__(self, prefix: str = "BERTH", *, iptables: str = "iptables",
-                 runner: Runner | None = None):
+    def __init__(self, prefix: str = "BERTH", *, iptables: str | None = None,
+                 runner: Runner | None = None, family: int = 4):
         if not re.fullmatch(r"[A-Z][A-Z0-9_]*", prefix) or len(prefix) > MAX_PREFIX:
             raise InvalidParameter(f"invalid iptables chain prefix: {prefix!r}")
         self.prefix = prefix
-        self.iptables = iptables
+        self.family = family
+        self.iptables = iptables or ("ip6tables" if family == 6 else "iptables")
         self._run = runner or run_command
         self._lock = threading.Lock()
         p = prefix
@@ -113,16 +126,19 @@ class Firewall:
 
     def chains(self) -> dict[str, list[str]]:
         """Our chains per table (base chains of setup())."""
-        return {
+        chains = {
             "filter": [self.chain_forward, self.chain_ports, self.chain_user, self.chain_iso1, self.chain_iso2],
             "nat": [self.chain_ports, self.chain_post],
             "raw": [self.chain_raw],
         }
+        if self.family == 6:
+            del chains["raw"]
+        return chains
 
     # ---- pure rule sets ---------------------------------------------------------------------------
     def base_rules(self) -> list[Rule]:
         local = "-m addrtype --dst-type LOCAL"
-        return [
+        rules = [
             Rule("filter", "FORWARD", f"-j {self.chain_forward}", 1),
             Rule("filter", self.chain_forward, f"-j {self.chain_user}", 1),
             Rule("filter", self.chain_forward, f"-j {self.chain_iso1}", 2),
@@ -131,11 +147,16 @@ class Firewall:
             Rule("nat", "POSTROUTING", f"-j {self.chain_post}", 1),
             Rule("raw", "PREROUTING", f"-j {self.chain_raw}", 1),
         ]
+        if self.family == 6:
+            rules[4] = Rule("nat", "OUTPUT", f"! -d ::1/128 {local} -j {self.chain_ports}", 1)
+            del rules[6]
+        return rules
 
     def network_rules(self, bridge: str, subnet: str, *, internal: bool = False, icc: bool = True,
                       masquerade: bool = True) -> list[Rule]:
-        """Rules of one bridge network (Docker's bridge driver, in our chains)."""
-        net = str(ipaddress.IPv4Network(subnet))
+        """Rules of one bridge network (Docker's bridge driver, in our chains); ``subnet`` of
+        this firewall's family."""
+        net = str(ipaddress.ip_network(subnet))
         fwd = self.chain_forward
         rules: list[Rule] = []
         if internal:
@@ -158,29 +179,35 @@ class Firewall:
             rules.append(Rule("filter", fwd, f"-i {bridge} ! -o {bridge} -j ACCEPT"))
             if masquerade:
                 rules.append(Rule("nat", self.chain_post, f"-s {net} ! -o {bridge} -j MASQUERADE"))
-        # Loopback-published ports: the source 127.0.0.1 must not leave on the bridge.
-        rules.append(Rule("nat", self.chain_post, f"-s 127.0.0.0/8 -o {bridge} -j MASQUERADE"))
+        if self.family == 4:
+            # Loopback-published ports: the source 127.0.0.1 must not leave on the bridge.
+            rules.append(Rule("nat", self.chain_post, f"-s 127.0.0.0/8 -o {bridge} -j MASQUERADE"))
         return rules
 
     def port_rules(self, bridge: str, container_ip: str, mapping: PortMapping) -> list[Rule]:
-        """Rules of one published port (DNAT, forward accept, hairpin, loopback guard)."""
-        cip = str(ipaddress.IPv4Address(container_ip))
+        """Rules of one published port (DNAT, forward accept, hairpin, loopback guard); the
+        container address and the mapping's host address of this firewall's family."""
+        cip = str(ipaddress.ip_address(container_ip))
+        chost = _host(cip)
         proto = mapping.proto
-        host_ip = mapping.host_ip or "0.0.0.0"
+        any_ip = "::" if self.family == 6 else "0.0.0.0"
+        host_ip = mapping.host_ip or any_ip
+        if self.family == 6 and ipaddress.IPv6Address(host_ip).is_loopback:
+            return []   # [::1] is the userland proxy's alone: no packet from ::1 may leave
         # The comment names the host side, so that two host ports published to the same
         # container port get distinct ACCEPT/hairpin rules and removing one keeps the other.
-        tag = f'-m comment --comment "{host_ip}:{mapping.host_port}/{proto}"'
+        tag = f'-m comment --comment "{_endpoint(host_ip, mapping.host_port)}/{proto}"'
         match_host = f"-p {proto} -m {proto} --dport {mapping.host_port}"
         match_ctr = f"-p {proto} -m {proto} --dport {mapping.container_port}"
-        dst = "" if host_ip == "0.0.0.0" else f"-d {_host(host_ip)} "
+        dst = "" if host_ip == any_ip else f"-d {_host(host_ip)} "
         rules = [
             Rule("nat", self.chain_ports,
-                 f"{dst}{match_host} {tag} -j DNAT --to-destination {cip}:{mapping.container_port}"),
+                 f"{dst}{match_host} {tag} -j DNAT --to-destination {_endpoint(cip, mapping.container_port)}"),
             Rule("filter", self.chain_ports,
-                 f"-d {cip}/32 ! -i {bridge} -o {bridge} {match_ctr} {tag} -j ACCEPT"),
-            Rule("nat", self.chain_post, f"-s {cip}/32 -d {cip}/32 {match_ctr} {tag} -j MASQUERADE"),
+                 f"-d {chost} ! -i {bridge} -o {bridge} {match_ctr} {tag} -j ACCEPT"),
+            Rule("nat", self.chain_post, f"-s {chost} -d {chost} {match_ctr} {tag} -j MASQUERADE"),
         ]
-        if ipaddress.IPv4Address(host_ip).is_loopback:
+        if self.family == 4 and ipaddress.IPv4Address(host_ip).is_loopback:
             rules.append(Rule("raw", self.chain_raw, f"-d {_host(host_ip)} ! -i lo {match_host} {tag} -j DROP"))
         return rules
 
@@ -358,4 +385,5 @@ def _jump_target(line: str) -> str | None:
 
 
 def iptables_available(binary: str = "iptables") -> bool:
+    """``iptables`` (or ``ip6tables``) and its restore tool are installed."""
     return shutil.which(binary) is not None and shutil.which(f"{binary}-restore") is not None

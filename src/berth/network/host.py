@@ -26,6 +26,12 @@ Engine use::
     host.remove_network_sync(net)
     host.cleanup_sync(networks)                       # stop with no running container
 
+IPv6: a network with ``ipv6`` set has an IPv6 pool in the IPAM too (``ipam.network6``); its
+bridge gets the IPv6 gateway, its endpoints an IPv6 address and default route, and its rules
+and IPv6 port mappings go to a second firewall on ``ip6tables`` (same chain names), unless
+``ip6tables=False``. IPv6 ports on [::] and [::1] are also relayed by a userland proxy, for
+the host's own connections over ::1 (see ``proxy``).
+
 Methods named ``*_sync`` block (netlink, iptables, mounts) and belong in worker threads
 (``asyncio.to_thread``), never on the daemon's loop: pyroute2's sync API runs a loop of its own.
 The proxies run on the daemon's loop.
@@ -126,6 +132,7 @@ class BridgeNetwork:
     masquerade: bool = True
     owns_bridge: bool = True
     default: bool = False   # the default bridge: subnet from --bip/--fixed-cidr or its address
+    ipv6: bool = False      # an IPv6 pool too (the default bridge: from --fixed-cidr-v6)
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,8 @@ class EndpointPlan:
     mtu: int
     host_ifname: str
     default_route: bool       # the container's way out: its ports are published here
+    address6: str = ""        # IPv6 CIDR on IPv6 networks
+    gateway6: str | None = None
 
     @property
     def ip(self) -> str:
@@ -170,7 +179,8 @@ class HostNetwork:
 
     def __init__(self, exec_root: str, ipam: ipamlib.Ipam, *, iptables: bool = True,
                  ip_forward: bool = True, prefix: str | None = None, bip: str = "",
-                 fixed_cidr: str | None = None,
+                 fixed_cidr: str | None = None, ip6tables: bool = True,
+                 fixed_cidr_v6: str | None = None,
                  on_bridge_up: Callable[[BridgeNetwork], None] | None = None):
         self.exec_root = os.path.abspath(exec_root)
         self.netns_dir = os.path.join(self.exec_root, "netns")
@@ -178,18 +188,24 @@ class HostNetwork:
         self.ip_forward = ip_forward
         self.bip = bip
         self.fixed_cidr = fixed_cidr
+        self.fixed_cidr_v6 = fixed_cidr_v6
         self.on_bridge_up = on_bridge_up
         self.prefix = prefix or iptables_prefix(self.exec_root)
         self.firewall: fwlib.Firewall | None = None
+        self.firewall6: fwlib.Firewall | None = None
         if iptables:
             if fwlib.iptables_available():
                 self.firewall = fwlib.Firewall(self.prefix)
             else:
                 log.warning("iptables is not installed: published ports and NAT are unavailable")
+            if ip6tables and fwlib.iptables_available("ip6tables"):
+                self.firewall6 = fwlib.Firewall(self.prefix, family=6)
         self.ports = portlib.PortAllocator()
         self._lock = threading.RLock()         # bridges and rules change under it
         self._ready: set[str] = set()          # network ids whose bridge and rules exist
         self._base_ready = False
+        self._base6_ready = False
+        self._ip6_forward_ready = False
         self._netns_dir_ready = False
         self._touched = False                  # anything made on the host this run
         self._proxies: dict[str, list[Any]] = {}   # --iptables=false: userland proxies per owner
@@ -216,12 +232,29 @@ class HostNetwork:
         return self.firewall.network_rules(net.bridge, str(pool.subnet), internal=net.internal,
                                            icc=net.icc, masquerade=net.masquerade)
 
+    def network_rules6(self, net: BridgeNetwork) -> list[fwlib.Rule]:
+        """The ip6tables rules of an IPv6 network ([] without IPv6 or an IPv6 firewall)."""
+        if self.firewall6 is None or not net.ipv6 or not self.ipam.has_ipv6(net.id):
+            return []
+        pool = self.ipam.network6(net.id)
+        return self.firewall6.network_rules(net.bridge, str(pool.subnet), internal=net.internal,
+                                            icc=net.icc, masquerade=net.masquerade)
+
     def port_rules(self, sandbox: LiveSandbox) -> list[fwlib.Rule]:
-        """The iptables rules of a container's published ports (none without a firewall)."""
+        """The iptables rules of a container's published IPv4 ports (none without a firewall)."""
         ep = sandbox.gateway
         if self.firewall is None or ep is None or not sandbox.mappings:
             return []
-        return [r for m in sandbox.mappings for r in self.firewall.port_rules(ep.bridge, ep.ip, m)]
+        return [r for m in sandbox.mappings if not portlib.is_ipv6(m.host_ip)
+                for r in self.firewall.port_rules(ep.bridge, ep.ip, m)]
+
+    def port_rules6(self, sandbox: LiveSandbox) -> list[fwlib.Rule]:
+        """The ip6tables rules of a container's published IPv6 ports (to its IPv6 address)."""
+        ep = sandbox.gateway
+        if self.firewall6 is None or ep is None or not ep.address6 or not sandbox.mappings:
+            return []
+        return [r for m in sandbox.mappings if portlib.is_ipv6(m.host_ip)
+                for r in self.firewall6.port_rules(ep.bridge, ep.ip6, m)]
 
     # ---- daemon start / stop ----------------------------------------------------------------------
     def warm_sync(self) -> None:
@@ -258,6 +291,8 @@ class HostNetwork:
             prefix = derived_prefix(exec_root)
             if prefix and self.firewall is not None:
                 fwlib.Firewall(prefix, iptables=self.firewall.iptables).cleanup_all()
+            if prefix and self.firewall6 is not None:
+                fwlib.Firewall(prefix, iptables=self.firewall6.iptables, family=6).cleanup_all()
         return list(roots)
 
     def reconcile_sync(self, wanted: Sequence[BridgeNetwork], live: Sequence[LiveSandbox],
@@ -310,6 +345,21 @@ class HostNetwork:
                     self._touched = True
                 else:
                     self.firewall.cleanup_all()
+            if self.firewall6 is not None:
+                wanted6 = [net for net in wanted if net.ipv6 and net.id in self._ready]
+                if wanted6:
+                    rules = list(self.firewall6.base_rules())
+                    for net in wanted6:
+                        rules += self.network_rules6(net)
+                    for sb in live:
+                        rules += self.port_rules6(sb)
+                    removed = self.firewall6.reconcile(rules)
+                    if removed:
+                        log.info("removed %d stale ip6tables rules", removed)
+                    self._base6_ready = True
+                    self._touched = True
+                else:
+                    self.firewall6.cleanup_all()
 
     def cleanup_sync(self, networks: Iterable[BridgeNetwork]) -> None:
         """Daemon stop with no running container: delete the bridges of ``networks`` that are
@@ -321,17 +371,18 @@ class HostNetwork:
                         brlib.delete_bridge(net.bridge)
                     except Exception as exc:  # noqa: BLE001
                         log.warning("deleting bridge %s: %s", net.bridge, exc)
-            if self.firewall is not None:
-                try:
-                    self.firewall.cleanup_all()
-                except BerthError as exc:
-                    log.warning("removing iptables chains: %s", exc.message)
+            for firewall in (self.firewall, self.firewall6):
+                if firewall is not None:
+                    try:
+                        firewall.cleanup_all()
+                    except BerthError as exc:
+                        log.warning("removing %s chains: %s", firewall.iptables, exc.message)
             try:
                 nslib.release_dir(self.netns_dir)
             except OSError as exc:
                 log.warning("releasing %s: %s", self.netns_dir, exc)
             self._ready.clear()
-            self._base_ready = False
+            self._base_ready = self._base6_ready = False
 
     # ---- networks ---------------------------------------------------------------------------------
     def bridge_exists_sync(self, name: str) -> bool:
@@ -346,6 +397,11 @@ class HostNetwork:
             self._bridge_up(net)
             if self.firewall is not None:
                 self.firewall.add(self.network_rules(net))
+            rules6 = self.network_rules6(net)
+            if rules6:
+                self._ensure_base6()
+                assert self.firewall6 is not None
+                self.firewall6.add(rules6)
 
     def remove_network_sync(self, net: BridgeNetwork) -> None:
         """The network's rules, and its bridge if ours."""
@@ -353,6 +409,11 @@ class HostNetwork:
             if self.firewall is not None and net.id in self._ready:
                 try:
                     self.firewall.remove(self.network_rules(net))
+                except NotFound:
+                    pass
+            if self.firewall6 is not None and net.id in self._ready:
+                try:
+                    self.firewall6.remove(self.network_rules6(net))
                 except NotFound:
                     pass
             if net.owns_bridge:
@@ -363,6 +424,30 @@ class HostNetwork:
         if self.firewall is not None and not self._base_ready:
             self.firewall.setup()
             self._base_ready = True
+
+    def _ensure_base6(self) -> None:
+        """Our ip6tables chains: made with the first IPv6 network, not before."""
+        if self.firewall6 is not None and not self._base6_ready:
+            self.firewall6.setup()
+            self._base6_ready = True
+
+    def _default_pool6(self, net: BridgeNetwork) -> None:
+        """The default bridge's IPv6 pool: ``--fixed-cidr-v6`` (gateway its ::1), else one
+        from the IPv6 pools; none without ``--ipv6``."""
+        have = self.ipam.network6(net.id) if self.ipam.has_ipv6(net.id) else None
+        if not net.ipv6:
+            if have is not None:
+                self.ipam.release_network6(net.id)
+            return
+        if self.fixed_cidr_v6:
+            subnet = ipaddress.IPv6Network(self.fixed_cidr_v6, strict=False)
+            if have is not None and have.subnet == subnet:
+                return
+            if have is not None:
+                self.ipam.release_network6(net.id)
+            self.ipam.allocate_network6(net.id, name=net.name, subnet=str(subnet))
+        elif have is None:
+            self.ipam.allocate_network6(net.id, name=net.name)
 
     def _default_pool(self, net: BridgeNetwork) -> bool:
         """Choose the default bridge's subnet; True if it was picked from the pools."""
@@ -398,13 +483,24 @@ class HostNetwork:
         self._touched = True
         dynamic = self._default_pool(net) if net.default else \
             not self.ipam.network(net.id).user_subnet
+        if net.default:
+            self._default_pool6(net)
+        gateway6 = self.ipam.network6(net.id).gateway_cidr if net.ipv6 and self.ipam.has_ipv6(net.id) \
+            else None
+        if gateway6 and self.ip_forward and not self._ip6_forward_ready:
+            try:
+                sysctl.enable_ipv6_forward()
+            except OSError as exc:
+                log.warning("could not enable IPv6 forwarding: %s", exc)
+            self._ip6_forward_ready = True
         for _attempt in range(8):
             pool = self.ipam.network(net.id)
             existed = brlib.link_exists(net.bridge)
             if not existed:
                 net.owns_bridge = True
             brlib.ensure_bridge(net.bridge, pool.gateway_cidr, mtu=net.mtu,
-                                alias=f"{OWNER_TAG}{os.getpid()}:{self.exec_root}")
+                                alias=f"{OWNER_TAG}{os.getpid()}:{self.exec_root}",
+                                gateway6_cidr=gateway6)
             if existed or not dynamic:
                 break
             others = ipamlib.read_host_networks(exclude_ifnames=[net.bridge])
@@ -450,10 +546,11 @@ class HostNetwork:
                 done.append(brlib.connect(
                     plan.bridge, netns_path, address=plan.address, gateway=plan.gateway,
                     ifname=plan.ifname, mac=plan.mac, mtu=plan.mtu,
-                    host_ifname=plan.host_ifname, default_route=plan.default_route))
+                    host_ifname=plan.host_ifname, default_route=plan.default_route,
+                    address6=plan.address6, gateway6=plan.gateway6))
             if requests and gateway is not None:
                 mappings = self._publish(owner, gateway.bridge, gateway.ip, requests, endpoint_name,
-                                         gateway.endpoint_id)
+                                         gateway.endpoint_id, ip6=gateway.address6.split("/")[0])
         except BaseException:
             for ep in done:
                 try:
@@ -466,13 +563,23 @@ class HostNetwork:
         return done, mappings
 
     def _publish(self, owner: str, bridge: str, ip: str, requests: Sequence[portlib.PortRequest],
-                 endpoint_name: str, endpoint_id: str) -> list[portlib.PortMapping]:
+                 endpoint_name: str, endpoint_id: str, ip6: str = "") -> list[portlib.PortMapping]:
+        """Host ports for ``requests`` and their rules. A request for :: that follows one
+        for 0.0.0.0 of the same container port and an ephemeral host port gets the same host
+        port (dockerd publishes -p 80 on both families with one port)."""
         mappings: list[portlib.PortMapping] = []
         try:
             for request in requests:
+                if portlib.is_ipv6(request.host_ip) and not request.host_port:
+                    twin = next((m for m in mappings if m.host_ip == portlib.ANY_IP
+                                 and m.container_port == request.container_port
+                                 and m.proto == request.proto
+                                 and request.host_ip == portlib.ANY_IP6), None)
+                    if twin is not None:
+                        request = portlib.PortRequest(request.proto, request.container_port,
+                                                      request.host_ip, twin.host_port)
                 mappings.append(self.ports.allocate(request, owner=owner))
-            if self.firewall is not None:
-                self.firewall.add_ports(bridge, ip, mappings)
+            self._add_port_rules(bridge, ip, ip6, mappings)
         except BaseException as exc:
             for m in mappings:
                 self.ports.release(m)
@@ -481,11 +588,25 @@ class HostNetwork:
             raise
         return mappings
 
+    def _add_port_rules(self, bridge: str, ip: str, ip6: str,
+                        mappings: Sequence[portlib.PortMapping]) -> None:
+        v4 = [m for m in mappings if not portlib.is_ipv6(m.host_ip)]
+        v6 = [m for m in mappings if portlib.is_ipv6(m.host_ip)]
+        if self.firewall is not None and v4:
+            self.firewall.add_ports(bridge, ip, v4)
+        if self.firewall6 is not None and v6 and ip6:
+            self._ensure_base6()
+            self.firewall6.add_ports(bridge, ip6, v6)
+
     def _unpublish(self, bridge: str, ip: str, mappings: Sequence[portlib.PortMapping],
-                   release: bool = True) -> None:
+                   release: bool = True, ip6: str = "") -> None:
         try:
-            if self.firewall is not None and mappings:
-                self.firewall.remove_ports(bridge, ip, mappings)
+            v4 = [m for m in mappings if not portlib.is_ipv6(m.host_ip)]
+            v6 = [m for m in mappings if portlib.is_ipv6(m.host_ip)]
+            if self.firewall is not None and v4:
+                self.firewall.remove_ports(bridge, ip, v4)
+            if self.firewall6 is not None and v6 and ip6:
+                self.firewall6.remove_ports(bridge, ip6, v6)
         finally:
             if release:
                 for m in mappings:
@@ -499,7 +620,7 @@ class HostNetwork:
         deleted one by one (the netns lives on while they run)."""
         if gateway is not None:
             try:
-                self._unpublish(gateway.bridge, gateway.ip, mappings)
+                self._unpublish(gateway.bridge, gateway.ip, mappings, ip6=gateway.ip6)
             except BerthError as exc:
                 log.warning("removing port rules of %s: %s", owner[:12], exc.message)
         else:
@@ -519,13 +640,15 @@ class HostNetwork:
         the host ports; without one the ports are released."""
         if endpoint is not None:
             if was_gateway:
-                self._unpublish(endpoint.bridge, endpoint.ip, mappings, release=successor is None)
+                self._unpublish(endpoint.bridge, endpoint.ip, mappings, release=successor is None,
+                                ip6=endpoint.ip6)
             brlib.disconnect(endpoint.host_ifname)
         if was_gateway:
             if successor is not None:
-                brlib.set_default_route(netns_path, successor.gateway, successor.ifname)
-                if self.firewall is not None and mappings:
-                    self.firewall.add_ports(successor.bridge, successor.ip, mappings)
+                brlib.set_default_route(netns_path, successor.gateway, successor.ifname,
+                                        successor.gateway6 if successor.address6 else None)
+                if mappings:
+                    self._add_port_rules(successor.bridge, successor.ip, successor.ip6, mappings)
             else:
                 brlib.set_default_route(netns_path, None)
 
@@ -538,16 +661,30 @@ class HostNetwork:
         self.ports.release_owner(owner)
 
     # ---- userland proxies (--iptables=false), on the daemon's loop --------------------------------
+    def needs_proxy(self, mapping: portlib.PortMapping, ip6: str = "") -> bool:
+        """A published port the kernel rules do not (fully) serve: every port without
+        iptables; IPv6 ports on [::] and [::1] (the host's own ::1 connections), and IPv6
+        ports of a container without an IPv6 address or without ip6tables."""
+        if not portlib.is_ipv6(mapping.host_ip):
+            return self.firewall is None
+        if self.firewall6 is None or not ip6:
+            return True
+        addr = ipaddress.IPv6Address(mapping.host_ip)
+        return addr.is_unspecified or addr.is_loopback
+
     async def start_proxies(self, owner: str, ip: str, mappings: Sequence[portlib.PortMapping],
-                            endpoint_name: str, endpoint_id: str) -> None:
-        """Relay the published ports to ``ip`` in the daemon (docker-proxy's job); nothing
-        when the firewall does it."""
-        if self.firewall is not None or not mappings:
+                            endpoint_name: str, endpoint_id: str, ip6: str = "") -> None:
+        """Relay the published ports the kernel rules do not serve (``needs_proxy``) to the
+        container (``ip``, or ``ip6`` for IPv6 ports when it has one) in the daemon:
+        docker-proxy's job."""
+        wanted = [m for m in mappings if self.needs_proxy(m, ip6)]
+        if not wanted:
             return
         started: list[Any] = []
         try:
-            for mapping in mappings:
-                started.append(await proxylib.start_proxy(mapping, ip))
+            for mapping in wanted:
+                target = ip6 if portlib.is_ipv6(mapping.host_ip) and ip6 else ip
+                started.append(await proxylib.start_proxy(mapping, target))
         except portlib.PortAlreadyAllocated as exc:
             for proxy in started:
                 await proxy.close()

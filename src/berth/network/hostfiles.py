@@ -16,7 +16,10 @@ def hostname_for(container_id: str, config: dict[str, Any], host_config: dict[st
 
 def hosts_file(hostname: str, domainname: str, addresses: list[str],
                extra_hosts: list[str] | None, host_gateway: str | None = None,
-               host_network: bool = False) -> str:
+               host_network: bool = False, links: list[tuple[str, str]] | None = None) -> str:
+    """/etc/hosts in dockerd's order: localhost lines, ``--add-host`` entries, legacy links
+    (``links``: (address, "alias hostname name")), then the container's own addresses
+    (IPv4 and IPv6) with its hostname."""
     if host_network:
         try:
             with open("/etc/hosts", encoding="utf-8") as handle:
@@ -33,6 +36,8 @@ def hosts_file(hostname: str, domainname: str, addresses: list[str],
         if address == "host-gateway" and host_gateway:
             address = host_gateway
         lines.append(f"{address}\t{name}")
+    for address, names_of_link in links or []:
+        lines.append(f"{address}\t{names_of_link}")
     names = hostname if not domainname else f"{hostname}.{domainname} {hostname}"
     for address in addresses:
         lines.append(f"{address}\t{names}")

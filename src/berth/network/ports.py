@@ -35,6 +35,16 @@ from berth.errors import InvalidParameter, SystemError_
 PROTOCOLS = ("tcp", "udp", "sctp")
 DEFAULT_EPHEMERAL = (49153, 65535)
 ANY_IP = "0.0.0.0"
+ANY_IP6 = "::"
+
+
+def is_ipv6(host_ip: str) -> bool:
+    return ":" in host_ip
+
+
+def any_address(host_ip: str) -> str:
+    """The unspecified address of ``host_ip``'s family (0.0.0.0 or ::)."""
+    return ANY_IP6 if is_ipv6(host_ip) else ANY_IP
 
 
 class PortAlreadyAllocated(SystemError_):
@@ -119,8 +129,6 @@ def _normalise_host_ip(ip: str) -> str:
         addr = ipaddress.ip_address(ip)
     except ValueError:
         raise InvalidParameter(f"invalid IP address: {ip}") from None
-    if addr.version != 4:
-        raise InvalidParameter(f"invalid IP address: {ip}: IPv6 port bindings are not supported")
     return str(addr)
 
 
@@ -187,14 +195,18 @@ def ephemeral_range(path: str = "/proc/sys/net/ipv4/ip_local_port_range") -> tup
 
 
 def is_port_free(host_ip: str, port: int, proto: str = "tcp") -> bool:
-    """Can a socket be bound on host_ip:port? (TCP: ignores TIME_WAIT, like a real listener.)"""
+    """Can a socket be bound on host_ip:port? (TCP: ignores TIME_WAIT, like a real listener.)
+    An IPv6 address is tried IPv6-only: [::]:80 and 0.0.0.0:80 are two bindings, as in Docker."""
     kind = {"tcp": socket.SOCK_STREAM, "udp": socket.SOCK_DGRAM, "sctp": socket.SOCK_SEQPACKET}[proto]
     protocol = socket.IPPROTO_SCTP if proto == "sctp" else 0
+    family = socket.AF_INET6 if is_ipv6(host_ip) else socket.AF_INET
     try:
-        sock = socket.socket(socket.AF_INET, kind, protocol)
+        sock = socket.socket(family, kind, protocol)
     except OSError:
-        return True  # e.g. no SCTP module: nothing can hold the port
+        return True  # e.g. no SCTP module (or no IPv6): nothing can hold the port
     try:
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         if proto == "tcp":
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host_ip, port))
@@ -213,8 +225,8 @@ def is_port_free(host_ip: str, port: int, proto: str = "tcp") -> bool:
 class PortAllocator:
     """Host ports handed out by the engine, keyed by (proto, host ip, port).
 
-    0.0.0.0 conflicts with every address on the same port/proto, as in Docker. ``check_host``
-    (default :func:`is_port_free`) is injectable for pure tests.
+    0.0.0.0 conflicts with every IPv4 address on the same port/proto, :: with every IPv6 one,
+    as in Docker. ``check_host`` (default :func:`is_port_free`) is injectable for pure tests.
     """
 
     def __init__(self, ephemeral: tuple[int, int] | None = None,
@@ -226,8 +238,10 @@ class PortAllocator:
         self._lock = threading.Lock()
 
     def _clashes(self, proto: str, host_ip: str, port: int) -> bool:
+        wildcard = any_address(host_ip)
         for (p, ip, hp) in self._taken:
-            if p == proto and hp == port and (ip == host_ip or ANY_IP in (ip, host_ip)):
+            if p == proto and hp == port and is_ipv6(ip) == is_ipv6(host_ip) \
+                    and (ip == host_ip or wildcard in (ip, host_ip)):
                 return True
         return False
 

@@ -3,7 +3,9 @@
 With ``--iptables=false`` no DNAT rule exists, so the daemon listens on the host side of each
 published port and relays to the container, like dockerd's docker-proxy. Runs on the daemon's
 event loop; the ports die with the daemon (as Docker's do). With iptables on, the firewall's
-kernel rules are used instead and no proxy runs.
+kernel rules are used instead, but for IPv6 ports on [::1] and [::]: a packet from ::1 cannot
+be DNAT'ed off the host, so those are relayed here (the target may be the container's IPv6
+or, on an IPv4-only network, its IPv4 address). IPv6 listeners are IPv6-only.
 
     proxy = await start_proxy(mapping, "172.18.0.2")     # ports.PortMapping; tcp or udp
     await proxy.close()
@@ -142,14 +144,19 @@ class UdpProxy:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        v6 = ":" in self.mapping.host_ip
+        sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            await loop.create_datagram_endpoint(lambda: self.front,
-                                                local_addr=(self.mapping.host_ip, self.mapping.host_port),
-                                                family=socket.AF_INET)
+            if v6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.setblocking(False)
+            sock.bind((self.mapping.host_ip, self.mapping.host_port))
         except OSError as exc:
+            sock.close()
             if exc.errno in (errno.EADDRINUSE, errno.EACCES):
                 raise PortAlreadyAllocated(self.mapping.host_ip, self.mapping.host_port) from None
             raise
+        await loop.create_datagram_endpoint(lambda: self.front, sock=sock)
 
     async def close(self) -> None:
         for flow in list(self.front.flows.values()):

@@ -13,6 +13,8 @@ Only what ``bridge.connect`` needs::
         nl.add_address(index, "172.18.0.2", 16, broadcast="172.18.255.255")
         nl.set_up(index)
         nl.replace_default_route("172.18.0.1", index)
+        nl.add_address(index, "fd00:1::2", 64)               # IPv6: no DAD (IFA_F_NODAD)
+        nl.replace_default_route("fd00:1::1", index)
 
 Errors raise :class:`NetlinkError` (an OSError with the kernel's errno).
 """
@@ -36,6 +38,7 @@ IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD 
 IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
 VETH_INFO_PEER = 1
 IFA_ADDRESS, IFA_LOCAL, IFA_BROADCAST = 1, 2, 4
+IFA_F_NODAD = 0x02
 RTA_DST, RTA_OIF, RTA_GATEWAY = 1, 4, 5
 RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST = 254, 3, 0, 1
 NLA_F_NESTED = 0x8000
@@ -141,17 +144,26 @@ class Rtnl:
 
     # ---- addresses and routes -------------------------------------------------------------
     def add_address(self, index: int, ip: str, prefixlen: int, broadcast: str | None = None) -> None:
-        packed = ipaddress.IPv4Address(ip).packed
-        attrs = [_attr(IFA_LOCAL, packed), _attr(IFA_ADDRESS, packed)]
-        if broadcast:
-            attrs.append(_attr(IFA_BROADCAST, ipaddress.IPv4Address(broadcast).packed))
-        self.request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL,
-                     _IFADDRMSG.pack(socket.AF_INET, prefixlen, 0, RT_SCOPE_UNIVERSE, index) + b"".join(attrs))
+        """An IPv4 or IPv6 address; an IPv6 one skips duplicate address detection, so it is
+        usable at once (as dockerd's container addresses are)."""
+        addr = ipaddress.ip_address(ip)
+        if addr.version == 6:
+            attrs = [_attr(IFA_ADDRESS, addr.packed)]
+            header = _IFADDRMSG.pack(socket.AF_INET6, prefixlen, IFA_F_NODAD, RT_SCOPE_UNIVERSE, index)
+        else:
+            attrs = [_attr(IFA_LOCAL, addr.packed), _attr(IFA_ADDRESS, addr.packed)]
+            if broadcast:
+                attrs.append(_attr(IFA_BROADCAST, ipaddress.IPv4Address(broadcast).packed))
+            header = _IFADDRMSG.pack(socket.AF_INET, prefixlen, 0, RT_SCOPE_UNIVERSE, index)
+        self.request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, header + b"".join(attrs))
 
     def replace_default_route(self, gateway: str, index: int) -> None:
-        body = _RTMSG.pack(socket.AF_INET, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE,
+        """The default route (of the gateway's family) via ``gateway`` on link ``index``."""
+        addr = ipaddress.ip_address(gateway)
+        family = socket.AF_INET6 if addr.version == 6 else socket.AF_INET
+        body = _RTMSG.pack(family, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE,
                            RTN_UNICAST, 0)
-        body += _attr(RTA_GATEWAY, ipaddress.IPv4Address(gateway).packed)
+        body += _attr(RTA_GATEWAY, addr.packed)
         body += _attr(RTA_OIF, struct.pack("=I", index))
         self.request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, body)
 

@@ -38,3 +38,10 @@ def enable_ip_forward() -> None:
 
 def ip_forward_enabled() -> bool:
     return read("net.ipv4.ip_forward") == "1"
+
+
+def enable_ipv6_forward() -> None:
+    """``--ip-forward`` for IPv6 networks (dockerd sets it when it makes one): routing
+    between their bridges and the outside."""
+    for scope in ("default", "all"):
+        write(f"net.ipv6.conf.{scope}.forwarding", 1)

@@ -234,8 +234,13 @@ def build_spec(config: dict[str, Any], host_config: dict[str, Any], *, container
                default_no_new_privileges: bool = False, cgroup_mode: str | None = None,
                host_caps: list[str] | None = None, rlimit_hard=ulimits.host_hard_limit,
                may_raise_rlimits: bool | None = None,
-               default_seccomp: str | None = None) -> dict[str, Any]:
+               default_seccomp: str | None = None,
+               link_env: list[str] | None = None) -> dict[str, Any]:
     """The OCI spec dict for one container (see module doc for the inputs).
+
+    ``link_env``: the variables of legacy links (``DB_PORT_5432_TCP=...``), placed as
+    dockerd's CreateDaemonEnvironment does: after PATH, HOSTNAME and TERM, before the
+    container's own Env (which overrides them).
 
     ``user`` is (uid, gid, additionalGids); when None it is resolved from the rootfs's
     /etc/passwd and /etc/group. ``netns_path`` None means a new network namespace (only
@@ -269,7 +274,7 @@ def build_spec(config: dict[str, Any], host_config: dict[str, Any], *, container
 
     hostname = config.get("Hostname") or container_id[:12]
     env = [DEFAULT_PATH_ENV, f"HOSTNAME={hostname}"] + (["TERM=xterm"] if config.get("Tty") else [])
-    env = replace_or_append_env(env, config.get("Env"))
+    env = replace_or_append_env(env + list(link_env or []), config.get("Env"))
 
     cap_list = capsmod.effective_capabilities(hc.get("CapAdd"), hc.get("CapDrop"), privileged,
                                               available)

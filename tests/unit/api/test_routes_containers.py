@@ -12,7 +12,7 @@ from route_helpers import FakeClient, Recorder, assert_implements, call
 from berth.api.framing import frame
 from berth.api.router import Router
 from berth.api.routes import containers as container_routes
-from berth.errors import Conflict, InvalidParameter, NotFound
+from berth.errors import Conflict, InvalidParameter, NotFound, SystemError_
 from berth.runtime.logread import LogLine
 
 CID = "c" * 64
@@ -177,18 +177,26 @@ class FakeViews(Recorder):
         return [{"Id": CID}]
 
 
+class FakeLinks(Recorder):
+    async def remove_link(self, name):
+        self.record("remove_link", name)
+        if name.strip("/").count("/") != 1:
+            raise SystemError_("Conflict, cannot remove the default link name of the container")
+
+
 @dataclass
 class Routes:
     router: Router
     containers: FakeContainers
     execs: FakeExecs
     views: FakeViews = field(default_factory=FakeViews)
+    links: FakeLinks = field(default_factory=FakeLinks)
 
 
 @pytest.fixture
 def routes():
     r = Routes(Router(), FakeContainers(), FakeExecs())
-    container_routes.register(r.router, r.containers, r.execs, r.views)
+    container_routes.register(r.router, r.containers, r.execs, r.views, r.links)
     return r
 
 
@@ -207,6 +215,9 @@ def test_the_engine_and_the_fakes_implement_the_backends():
     assert_implements(FakeContainers, container_routes.ContainerBackend)
     assert_implements(FakeExecs, container_routes.ExecBackend)
     assert_implements(FakeViews, container_routes.ContainerViews)
+    from berth.engine.networks import NetworkService
+    assert_implements(NetworkService, container_routes.LinkBackend)
+    assert_implements(FakeLinks, container_routes.LinkBackend)
 
 
 # -- create, inspect, list ---------------------------------------------------------------------
@@ -234,6 +245,8 @@ def test_create_malformed_json_is_400(routes):
 def test_inspect_and_list(routes):
     assert call(routes.router, "GET", "/containers/web/json").json == {"Id": CID, "Name": "/web"}
     assert routes.views.last == ("inspect", "web", False)
+    call(routes.router, "GET", "/v1.47/containers/my%2Dweb/json")   # percent-encoded: decoded
+    assert routes.views.last == ("inspect", "my-web", False)
     call(routes.router, "GET", "/containers/web/json?size=1")
     assert routes.views.last == ("inspect", "web", True)
     assert call(routes.router, "GET", "/containers/json").json == [{"Id": CID}]
@@ -294,6 +307,20 @@ def test_remove_rename_resize(routes):
     assert c.last == ("resize", "web", 40, 120)
     call(routes.router, "POST", "/containers/web/resize")
     assert c.last == ("resize", "web", 0, 0)
+
+
+def test_remove_link(routes):
+    """docker rm --link: the CLI sends the link's name as the path, with or without its
+    leading slash (then //); the container is not removed."""
+    for path, name in (("/v1.47/containers/web/db?link=1", "web/db"),
+                       ("/v1.47/containers//web/db?link=1", "/web/db"),
+                       ("/containers/web%2Fdb?link=true", "web/db")):
+        assert call(routes.router, "DELETE", path).status == 204, path
+        assert routes.links.last == ("remove_link", name)
+    reply = call(routes.router, "DELETE", "/containers/db?link=1")
+    assert (reply.status, reply.message) == (500, "Conflict, cannot remove the default link name "
+                                                  "of the container")
+    assert routes.containers.calls == []
 
 
 # -- attach --------------------------------------------------------------------------------------

@@ -382,6 +382,8 @@ def test_history(routes):
     reply = call(router, "GET", "/images/localhost:5000/img:v1/history")
     assert reply.json == [{"Id": IMAGE_ID, "Size": 1}]
     assert backend.last == ("history", "localhost:5000/img:v1")
+    call(router, "GET", "/v1.47/images/localhost%3A5000%2Fimg%3Av1/history")   # {name:path}, encoded
+    assert backend.last == ("history", "localhost:5000/img:v1")
     reply = call(router, "GET", "/images/broken/history")
     assert (reply.status, reply.message) == (400, "too many non-empty layers in History section")
 

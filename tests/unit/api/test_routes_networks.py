@@ -22,8 +22,8 @@ class FakeNetworks(Recorder):
             raise NotFound(f"network {ref} not found")
         return {"Id": NID, "Name": "bridge", "Containers": {}}
 
-    async def create(self, body):
-        self.record("create", body)
+    async def create(self, body, check_duplicate=True):
+        self.record("create", body, check_duplicate)
         return {"Id": NID, "Warning": ""}
 
     async def remove(self, ref):
@@ -83,9 +83,9 @@ def test_create_remove_prune(routes):
     body = {"Name": "n1", "Driver": "bridge", "Labels": {"a": "b"}}
     reply = call(router, "POST", "/networks/create", body)
     assert (reply.status, reply.json) == (201, {"Id": NID, "Warning": ""})
-    assert backend.last == ("create", body)
+    assert backend.last == ("create", body, True)
     call(router, "POST", "/networks/create")
-    assert backend.last == ("create", {})
+    assert backend.last == ("create", {}, True)
     reply = call(router, "POST", "/networks/create", ["n1"])
     assert (reply.status, reply.message) == (400, "invalid JSON: expected a network create object")
     assert call(router, "DELETE", "/networks/n1").status == 204
@@ -93,6 +93,27 @@ def test_create_remove_prune(routes):
     assert call(router, "POST", '/networks/prune?filters={"until":["1h"]}').json == \
         {"NetworksDeleted": None}
     assert backend.last == ("prune", {"until": ["1h"]})
+
+
+def test_check_duplicate_decides_before_1_44_only(routes):
+    router, backend = routes
+    for version, body, check in (("1.43", {"Name": "n"}, False),
+                                 ("1.43", {"Name": "n", "CheckDuplicate": False}, False),
+                                 ("1.41", {"Name": "n", "CheckDuplicate": True}, True),
+                                 ("1.44", {"Name": "n", "CheckDuplicate": False}, True),
+                                 ("1.47", {"Name": "n"}, True)):
+        assert call(router, "POST", f"/v{version}/networks/create", body).status == 201
+        assert backend.last == ("create", body, check), version
+
+
+def test_percent_encoded_names_are_decoded(routes):
+    router, backend = routes
+    call(router, "GET", "/v1.47/networks/test%2001")
+    assert backend.last == ("inspect", "test 01", False, "")
+    assert call(router, "DELETE", "/networks/test%2001").status == 204
+    assert backend.last == ("remove", "test 01")
+    call(router, "POST", "/networks/a%2Bb%25c/connect", {"Container": "c%201"})
+    assert backend.last == ("connect", "a+b%c", "c%201", None)   # bodies stay as sent
 
 
 def test_connect_and_disconnect(routes):

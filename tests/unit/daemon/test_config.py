@@ -115,3 +115,14 @@ def test_cgroupfs_driver_is_accepted(tmp_path):
     config, _ = daemon_config.load(["--config-file", write(tmp_path, {}),
                                     "--exec-opt", "native.cgroupdriver=cgroupfs"])
     assert config.exec_opts == ["native.cgroupdriver=cgroupfs"]
+
+
+def test_ipv6_settings(tmp_path):
+    config, _ = daemon_config.load(["--config-file", write(tmp_path, {
+        "ipv6": True, "fixed-cidr-v6": "fd00:1::/64", "ip6tables": False})])
+    assert (config.ipv6, config.fixed_cidr_v6, config.ip6tables) == (True, "fd00:1::/64", False)
+    config, _ = daemon_config.load(["--config-file", write(tmp_path, {}), "--ipv6",
+                                    "--fixed-cidr-v6", "fd00:2::/64"])
+    assert (config.ipv6, config.fixed_cidr_v6, config.ip6tables) == (True, "fd00:2::/64", True)
+    with pytest.raises(ConfigError, match="invalid fixed-cidr-v6: '10.0.0.0/8'"):
+        daemon_config.load(["--config-file", write(tmp_path, {"fixed-cidr-v6": "10.0.0.0/8"})])

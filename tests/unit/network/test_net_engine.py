@@ -40,8 +40,11 @@ def test_parse_create_defaults_and_options():
     ({"Name": "x", "Driver": "overlay"}, Forbidden, "not a swarm manager"),
     ({"Name": "x", "Driver": "host"}, Forbidden, 'only one instance of "host" network is allowed'),
     ({"Name": "x", "Driver": "macvlan"}, NotFound, 'plugin "macvlan" not found'),
-    ({"Name": "x", "EnableIPv6": True}, InvalidParameter, "IPv6"),
-    ({"Name": "x", "IPAM": {"Config": [{"Subnet": "fd00::/64"}]}}, InvalidParameter, "IPv6"),
+    ({"Name": "x", "EnableIPv6": True, "IPAM": {"Config": [{"Subnet": "fd00:1::/64"},
+                                                           {"Subnet": "fd00:2::/64"}]}},
+     InvalidParameter, "only one IPv6 subnet per network"),
+    ({"Name": "x", "Options": {model.OPT_ENABLE_IPV6: "maybe"}}, InvalidParameter,
+     'driver-opt "com.docker.network.enable_ipv6" is not a valid bool'),
     ({"Name": "x", "Options": {model.OPT_MTU: "nine"}}, InvalidParameter, "invalid MTU"),
     ({"Name": "x", "Options": {model.OPT_BRIDGE_NAME: "a-much-too-long-name"}}, InvalidParameter,
      "invalid bridge name"),
@@ -52,6 +55,20 @@ def test_parse_create_refusals(body, error, text):
     with pytest.raises(error) as excinfo:
         model.parse_create(body)
     assert text in excinfo.value.message
+
+
+def test_parse_create_ipv6():
+    req = model.parse_create({"Name": "six", "EnableIPv6": True, "IPAM": {"Config": [
+        {"Subnet": "fd00:1::/64", "Gateway": "fd00:1::fe"}, {"Subnet": "10.9.0.0/24"}]}})
+    assert req.enable_ipv6 and req.ipam_config == [{"Subnet": "10.9.0.0/24"}]
+    assert req.ipam_config6 == [{"Subnet": "fd00:1::/64", "Gateway": "fd00:1::fe"}]
+    # the driver option when the field is absent; an IPv6 subnet of an IPv4-only network is
+    # ignored, as dockerd does
+    assert model.parse_create({"Name": "o", "Options": {model.OPT_ENABLE_IPV6: "true"}}).enable_ipv6
+    plain = model.parse_create({"Name": "v4", "IPAM": {"Config": [{"Subnet": "fd00:1::/64"}]}})
+    assert not plain.enable_ipv6 and plain.ipam_config6 == [] and plain.ipam_config == []
+    assert model.parse_create({"Name": "f", "EnableIPv6": False,
+                               "Options": {model.OPT_ENABLE_IPV6: "true"}}).enable_ipv6 is False
 
 
 # ---- filters ------------------------------------------------------------------------------------

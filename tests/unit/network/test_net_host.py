@@ -84,8 +84,9 @@ def fake_links(monkeypatch):
     links: dict[str, list[str]] = {}
     calls: list[tuple] = []
 
-    def ensure_bridge(name, gateway_cidr, *, mtu=1500, alias=None, route_localnet=True):
-        calls.append(("ensure", name, gateway_cidr, mtu, alias))
+    def ensure_bridge(name, gateway_cidr, *, mtu=1500, alias=None, route_localnet=True,
+                      gateway6_cidr=None):
+        calls.append(("ensure", name, gateway_cidr, mtu, alias) + ((gateway6_cidr,) if gateway6_cidr else ()))
         links.setdefault(name, []).append(gateway_cidr)
 
     def delete_bridge(name):
@@ -95,7 +96,8 @@ def fake_links(monkeypatch):
     monkeypatch.setattr(hostlib.brlib, "link_exists", lambda name: name in links)
     monkeypatch.setattr(hostlib.brlib, "ensure_bridge", ensure_bridge)
     monkeypatch.setattr(hostlib.brlib, "delete_bridge", delete_bridge)
-    monkeypatch.setattr(hostlib.brlib, "bridge_addresses", lambda name: list(links.get(name, [])))
+    monkeypatch.setattr(hostlib.brlib, "bridge_addresses",
+                        lambda name, family=4: list(links.get(name, [])) if family == 4 else [])
     return links, calls
 
 

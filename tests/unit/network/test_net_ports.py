@@ -1,5 +1,6 @@
 """Port parsing and allocation (pure, plus bind tests on 127.0.0.1)."""
 
+import os
 import socket
 
 import pytest
@@ -32,8 +33,35 @@ def test_parse_port_bindings_from_the_api():
     ]
     with pytest.raises(InvalidParameter, match="invalid port specification"):
         parse_port_bindings({"80/tcp": [{"HostPort": "eighty"}]})
-    with pytest.raises(InvalidParameter, match="IPv6"):
-        parse_port_bindings({"80/tcp": [{"HostIp": "::", "HostPort": "80"}]})
+    assert parse_port_bindings({"80/tcp": [{"HostIp": "[::1]", "HostPort": "80"},
+                                           {"HostIp": "0:0::0", "HostPort": "81"}]}) == [
+        PortRequest("tcp", 80, "::1", 80), PortRequest("tcp", 80, "::", 81)]
+    with pytest.raises(InvalidParameter, match="invalid IP address: fd00::zz"):
+        parse_port_bindings({"80/tcp": [{"HostIp": "fd00::zz", "HostPort": "80"}]})
+
+
+def test_ipv6_bindings_are_their_own_family():
+    allocator = PortAllocator(ephemeral=(40000, 40010), check_host=None)
+    allocator.allocate(PortRequest("tcp", 80, "0.0.0.0", 8080))
+    assert allocator.allocate(PortRequest("tcp", 80, "::", 8080)).host_ip == "::"  # 0.0.0.0 and :: differ
+    with pytest.raises(PortAlreadyAllocated) as excinfo:
+        allocator.allocate(PortRequest("tcp", 80, "::1", 8080))   # :: holds every IPv6 address
+    assert excinfo.value.message == "Bind for ::1:8080 failed: port is already allocated"
+    allocator.allocate(PortRequest("tcp", 80, "::1", 8081))
+    with pytest.raises(PortAlreadyAllocated):
+        allocator.allocate(PortRequest("tcp", 80, "::", 8081))
+    allocator.allocate(PortRequest("tcp", 80, "127.0.0.1", 8081))  # IPv4 is not in the way
+
+
+def test_is_port_free_on_ipv6_loopback():
+    if not socket.has_ipv6 or not os.path.exists("/proc/net/if_inet6"):
+        pytest.skip("no IPv6 in this kernel")
+    with socket.socket(socket.AF_INET6) as held:
+        held.bind(("::1", 0))
+        held.listen(1)
+        port = held.getsockname()[1]
+        assert not is_port_free("::1", port)
+        assert not is_port_free("::", port)
 
 
 def test_publish_all_and_ports_view():

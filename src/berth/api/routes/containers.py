@@ -75,6 +75,13 @@ class ContainerBackend(Protocol):
     def logs(self, ref: str, options: LogOptions) -> AsyncIterator[LogLine]: ...
 
 
+class LinkBackend(Protocol):
+    """What ``DELETE /containers/{parent}/{alias}?link=1`` (``docker rm --link``) needs from
+    ``engine.networks``, which keeps the legacy links."""
+
+    async def remove_link(self, name: str) -> None: ...
+
+
 class ExecBackend(Protocol):
     """What the exec routes need from ``engine.execs``."""
 
@@ -213,7 +220,7 @@ def _encode_log_line(line: LogLine, options: LogOptions, tty: bool) -> bytes:
 
 
 def register(router: Router, containers: ContainerBackend, execs: ExecBackend,
-             views: ContainerViews) -> None:
+             views: ContainerViews, links: LinkBackend) -> None:
     async def create(request: Request) -> Response:
         body = await request.json(default=None)
         name = request.arg("name") or None
@@ -258,7 +265,11 @@ def register(router: Router, containers: ContainerBackend, execs: ExecBackend,
         return StreamResponse(body())
 
     async def remove(request: Request) -> Response:
-        await containers.remove(request.params["id"], request.flag("force"), request.flag("v"))
+        ref = request.params.get("id") or request.params["name"]
+        if request.flag("link"):   # the name is a link's, /web/db: the parent forgets it
+            await links.remove_link(ref)
+            return empty()
+        await containers.remove(ref, request.flag("force"), request.flag("v"))
         return empty()
 
     async def rename(request: Request) -> Response:
@@ -389,6 +400,7 @@ def register(router: Router, containers: ContainerBackend, execs: ExecBackend,
     router.add("POST", "/containers/{id}/kill", kill)
     router.add("POST", "/containers/{id}/wait", wait)
     router.add("DELETE", "/containers/{id}", remove)
+    router.add("DELETE", "/containers/{name:path}", remove)   # a link's name: /containers/web/db
     router.add("POST", "/containers/{id}/rename", rename)
     router.add("POST", "/containers/{id}/resize", resize)
     router.add("POST", "/containers/{id}/attach", attach)

@@ -9,6 +9,7 @@ from berth.api.router import Router
 from berth.errors import InvalidParameter
 
 CONTAINERS_IN_LIST_BEFORE = (1, 28)  # older APIs list each network's containers too
+DUPLICATES_REFUSED_FROM = (1, 44)    # before, CheckDuplicate (default false) decided
 
 
 class NetworkBackend(Protocol):
@@ -16,7 +17,7 @@ class NetworkBackend(Protocol):
 
     async def list_networks(self, filters: dict[str, list[str]] | None = None) -> list[dict]: ...
     async def inspect(self, ref: str, verbose: bool = False, scope: str = "") -> dict: ...
-    async def create(self, body: Any) -> dict: ...
+    async def create(self, body: Any, check_duplicate: bool = True) -> dict: ...
     async def remove(self, ref: str) -> None: ...
     async def prune(self, filters: dict[str, list[str]] | None = None) -> dict: ...
     async def connect(self, ref: str, container_ref: str, endpoint_config: dict | None) -> None: ...
@@ -45,7 +46,10 @@ def register(router: Router, networks: NetworkBackend) -> None:
 
     async def create(request: Request) -> Response:
         body = _object(await request.json({}), "network create")
-        return json_response(await networks.create(body), 201)
+        # dockerd before 25 (API < 1.44) made a second network of a name unless the request
+        # said CheckDuplicate: true; from 1.44 on a name is always unique
+        check = request.version_at_least(*DUPLICATES_REFUSED_FROM) or bool(body.get("CheckDuplicate"))
+        return json_response(await networks.create(body, check), 201)
 
     async def remove(request: Request) -> Response:
         await networks.remove(request.params["id"])

@@ -87,20 +87,27 @@ def _end_shim(client: shimlib.ShimClient) -> None:
 
 class ContainerNetworking(Protocol):
     """What the lifecycle asks of the network service. ``prepare_create`` checks networks,
-    addresses and ports and returns the initial NetworkSettings; ``setup_container`` makes
-    the container's network namespace and endpoints, fills NetworkSettings and returns the
-    netns path for the OCI spec (None: runc makes a private one; host mode: none at all);
-    ``teardown_container`` undoes it when the container stops; ``remove_container`` forgets
-    it when it is removed; ``host_files`` gives the texts of its /etc/hosts and
-    /etc/resolv.conf (keys ``hosts`` and ``resolv.conf``)."""
+    addresses, ports and legacy links and returns the initial NetworkSettings;
+    ``register_links`` records a new container's legacy links (``--link``, in the form
+    inspect shows); ``setup_container`` makes the container's network namespace and
+    endpoints, fills NetworkSettings and returns the netns path for the OCI spec (None: runc
+    makes a private one; host mode: none at all); ``teardown_container`` undoes it when the
+    container stops; ``remove_container`` forgets it when it is removed; ``host_files`` gives
+    the texts of its /etc/hosts and /etc/resolv.conf (keys ``hosts`` and ``resolv.conf``),
+    ``joined_files`` the paths of the files it shares instead (``--network container:<x>``:
+    x's own hostname, hosts and resolv.conf, as dockerd); ``link_environment`` the
+    variables of its legacy links."""
 
     def prepare_create(self, config: dict[str, Any], host_config: dict[str, Any],
                        networking: dict[str, Any]) -> dict[str, Any]: ...
+    def register_links(self, container: Container) -> None: ...
     async def setup_container(self, container: Container) -> str | None: ...
     async def teardown_container(self, container: Container) -> None: ...
     async def remove_container(self, container: Container) -> None: ...
     def rename_container(self, container: Container, old_name: str) -> None: ...
     def host_files(self, container: Container) -> dict[str, str]: ...
+    def joined_files(self, container: Container) -> dict[str, str] | None: ...
+    def link_environment(self, container: Container) -> list[str]: ...
 
 
 class ImageLookup(Protocol):
@@ -229,6 +236,7 @@ class ContainerService:
             log_path=os.path.join(directory, f"{container_id}-json.log")
             if self._log_driver(host_config)[0] == "json-file" else "",
             network_settings=network_settings)
+        self.networks.register_links(container)
         self.records.add(container)  # holds the name against racing creates
         try:
             await asyncio.to_thread(self._create_filesystem, container, image.top_layer, mount_plans)
@@ -387,11 +395,13 @@ class ContainerService:
         directory = os.path.join(self.root, container.id)
         hostname = hostfiles.hostname_for(container.id, container.config, container.host_config)
         container.config["Hostname"] = hostname
-        paths = {name: os.path.join(directory, name) for name in ("hostname", "hosts", "resolv.conf")}
-        files = self.networks.host_files(container)
-        for name, text in (("hostname", hostname + "\n"), ("hosts", files["hosts"]),
-                           ("resolv.conf", files["resolv.conf"])):
-            _write_host_file(paths[name], text)
+        paths = self.networks.joined_files(container)
+        if paths is None:  # its own files (a container: one shares its target's, as dockerd)
+            paths = {name: os.path.join(directory, name) for name in ("hostname", "hosts", "resolv.conf")}
+            files = self.networks.host_files(container)
+            for name, text in (("hostname", hostname + "\n"), ("hosts", files["hosts"]),
+                               ("resolv.conf", files["resolv.conf"])):
+                _write_host_file(paths[name], text)
         container.hostname_path = paths["hostname"]
         container.hosts_path = paths["hosts"]
         container.resolv_conf_path = paths["resolv.conf"]
@@ -414,6 +424,7 @@ class ContainerService:
             cgroup_parent=config.cgroup_parent, default_ulimits=default_ulimits,
             daemon_init=bool(config.init), default_no_new_privileges=bool(config.no_new_privileges),
             default_seccomp=self.seccomp_default,
+            link_env=self.networks.link_environment(container),
             **({"init_binary": config.init_path} if config.init_path else {}))
         propagation = mounts.rootfs_propagation(started)
         if propagation:

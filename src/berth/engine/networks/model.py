@@ -25,7 +25,6 @@ OPT_DEFAULT_BRIDGE = "com.docker.network.bridge.default_bridge"
 OPT_ENABLE_IPV6 = "com.docker.network.enable_ipv6"
 OPT_ENABLE_IPV4 = "com.docker.network.enable_ipv4"
 
-IPV6_REFUSED = "IPv6 networks are not supported by this daemon (berth supports IPv4 only)"
 
 
 @dataclass
@@ -51,6 +50,7 @@ class Network:
     icc: bool = True
     masquerade: bool = True
     host_binding_ipv4: str = "0.0.0.0"
+    enable_ipv6: bool = False       # an IPv6 pool too (default bridge: daemon.json ipv6)
 
     @property
     def predefined(self) -> bool:
@@ -82,7 +82,7 @@ class Network:
             "Scope": self.scope,
             "Driver": self.driver,
             "EnableIPv4": self.driver == "bridge",
-            "EnableIPv6": False,
+            "EnableIPv6": self.enable_ipv6,
             "IPAM": {"Driver": self.ipam_driver, "Options": self.ipam_options,
                      "Config": ipam_config},
             "Internal": self.internal,
@@ -120,12 +120,14 @@ class CreateRequest:
     labels: dict[str, str]
     ipam_driver: str
     ipam_options: dict[str, str] | None
-    ipam_config: list[dict[str, Any]]
+    ipam_config: list[dict[str, Any]]     # at most one IPv4 entry
     bridge_name: str | None
     mtu: int
     icc: bool
     masquerade: bool
     host_binding_ipv4: str
+    enable_ipv6: bool = False
+    ipam_config6: list[dict[str, Any]] = field(default_factory=list)   # at most one IPv6 entry
 
 
 def _string_map(body: Mapping[str, Any], key: str) -> dict[str, str]:
@@ -164,8 +166,17 @@ def parse_create(body: Any) -> CreateRequest:
         raise InvalidParameter(f"invalid scope {scope!r}: only \"local\" is supported")
     options = _string_map(body, "Options")
     labels = _string_map(body, "Labels")
-    if body.get("EnableIPv6") or _bool_option(options, OPT_ENABLE_IPV6, False):
-        raise InvalidParameter(IPV6_REFUSED)
+    enable_ipv6 = body.get("EnableIPv6")
+    if enable_ipv6 is None:   # as dockerd: the field wins, else the driver option
+        try:
+            enable_ipv6 = _bool_option(options, OPT_ENABLE_IPV6, False)
+        except InvalidParameter:
+            raise InvalidParameter(f'driver-opt "{OPT_ENABLE_IPV6}" is not a valid bool') from None
+    elif not isinstance(enable_ipv6, bool):
+        raise InvalidParameter("json: cannot unmarshal into Go struct field CreateRequest.EnableIPv6 "
+                               "of type bool")
+    else:
+        options.pop(OPT_ENABLE_IPV6, None)
     if body.get("EnableIPv4") is False or not _bool_option(options, OPT_ENABLE_IPV4, True):
         raise InvalidParameter("disabling IPv4 is not supported by this daemon")
     ipam = body.get("IPAM") or {}
@@ -176,16 +187,20 @@ def parse_create(body: Any) -> CreateRequest:
         raise NotFound(f'plugin "{ipam_driver}" not found')
     ipam_options = ipam.get("Options")
     configs = [c for c in (ipam.get("Config") or []) if c]
-    v4 = []
+    v4, v6 = [], []
     for cfg in configs:
         if not isinstance(cfg, dict):
             raise InvalidParameter("invalid IPAM configuration")
         subnet = cfg.get("Subnet") or ""
-        if ":" in subnet or ":" in (cfg.get("Gateway") or "") or ":" in (cfg.get("IPRange") or ""):
-            raise InvalidParameter(IPV6_REFUSED)
-        v4.append(cfg)
+        if ":" in subnet:
+            if enable_ipv6:   # dockerd ignores an IPv6 subnet of a network without IPv6
+                v6.append(cfg)
+            continue
+        v4.append(cfg)   # an IPv6 gateway or range in it: the IPAM's checks refuse it
     if len(v4) > 1:
         raise InvalidParameter("only one IPv4 subnet per network is supported by this daemon")
+    if len(v6) > 1:
+        raise InvalidParameter("only one IPv6 subnet per network is supported by this daemon")
     bridge_name = options.get(OPT_BRIDGE_NAME) or None
     if bridge_name is not None:
         if len(bridge_name) > 15 or not re.fullmatch(r"[A-Za-z0-9_.\-]+", bridge_name) \
@@ -207,7 +222,7 @@ def parse_create(body: Any) -> CreateRequest:
         ipam_options=dict(ipam_options) if isinstance(ipam_options, dict) else ipam_options,
         ipam_config=v4, bridge_name=bridge_name, mtu=mtu,
         icc=_bool_option(options, OPT_ICC, True), masquerade=_bool_option(options, OPT_MASQ, True),
-        host_binding_ipv4=host_ip)
+        host_binding_ipv4=host_ip, enable_ipv6=bool(enable_ipv6), ipam_config6=v6)
 
 
 # ---- filters (moby daemon/network/filter.go) ------------------------------------------------

@@ -12,7 +12,9 @@ class ContainerRecords(Protocol):
 
     A record is the container side's object: networking reads its ``id``, ``name``, ``config``,
     ``host_config``, ``state``, ``running``, ``status``, ``removal_in_progress``,
-    ``hosts_path``, ``resolv_conf_path``, and reads and writes its ``network_settings``.
+    ``hosts_path``, ``resolv_conf_path``, ``hostname_path``, and reads and writes its
+    ``network_settings`` and its legacy links (``host_config["Links"]``, in the form inspect
+    shows: ``/child:/parent/alias``).
     """
 
     def get(self, ref: str) -> Any:

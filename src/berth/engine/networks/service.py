@@ -57,7 +57,7 @@ log = logging.getLogger("berth.networks")
 register_schema("""
 CREATE TABLE IF NOT EXISTS networks (
     id   TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
     doc  TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS network_sandboxes (
@@ -137,19 +137,36 @@ class _Plan:
     mac: str
     host_ifname: str
     default_route: bool
+    ip6: str = ""              # IPv6 networks: the endpoint's IPv6 address and its CIDR
+    cidr6: str = ""
+    gateway6: str | None = None
 
     def host_plan(self) -> hostlib.EndpointPlan:
         return hostlib.EndpointPlan(
             endpoint_id=self.endpoint_id, bridge=self.network.bridge, address=self.cidr,
             gateway=self.gateway, ifname=self.ifname, mac=self.mac, mtu=self.network.mtu,
-            host_ifname=self.host_ifname, default_route=self.default_route)
+            host_ifname=self.host_ifname, default_route=self.default_route,
+            address6=self.cidr6, gateway6=self.gateway6)
 
 
 def _bridge_of(net: Network) -> hostlib.BridgeNetwork:
     """What the host side needs of a bridge network record."""
     return hostlib.BridgeNetwork(id=net.id, name=net.name, bridge=net.bridge, mtu=net.mtu,
                                  internal=net.internal, icc=net.icc, masquerade=net.masquerade,
-                                 owns_bridge=net.owns_bridge, default=net.name == "bridge")
+                                 owns_bridge=net.owns_bridge, default=net.name == "bridge",
+                                 ipv6=net.enable_ipv6)
+
+
+def _legacy_links_mode(mode: str) -> bool:
+    """Legacy ``--link`` applies to this network mode (not a user-defined network: there a
+    link is a DNS alias of the endpoint, as in dockerd)."""
+    return mode in ("", "default", "bridge", "host", "none") or mode.startswith("container:")
+
+
+def _ips_of(entry: dict[str, Any]) -> list[str]:
+    """The addresses (IPv4, then IPv6) of a sandbox's endpoint entry."""
+    ep = entry.get("ep") or {}
+    return [a.split("/")[0] for a in (ep.get("address"), ep.get("address6")) if a]
 
 
 def _live_of(sb: Sandbox) -> hostlib.LiveSandbox:
@@ -171,14 +188,22 @@ class NetworkService:
         self.bridge_disabled = requested == "none"
         self.bridge_given = bool(requested) and not self.bridge_disabled
         self.default_bridge = requested if self.bridge_given else hostlib.default_bridge_name(exec_root)
+        pools = _cfg(config, "default_address_pools", []) or []
         self.ipam = ipamlib.Ipam(
-            pools=ipamlib.parse_address_pools(_cfg(config, "default_address_pools", []) or []),
-            host_networks=ipamlib.read_host_networks)
+            pools=ipamlib.parse_address_pools(pools),
+            host_networks=ipamlib.read_host_networks,
+            pools6=ipamlib.parse_address_pools(pools, version=6),
+            ula_seed=str(_cfg(config, "data_root", "") or os.path.abspath(exec_root)),
+            host_networks6=lambda: ipamlib.read_host_networks(family=6))
+        self.default_ipv6 = bool(_cfg(config, "ipv6", False))
         self.host = hostlib.HostNetwork(
             exec_root, self.ipam, iptables=bool(_cfg(config, "iptables", True)),
             ip_forward=bool(_cfg(config, "ip_forward", True)),
             prefix=os.environ.get(ENV_PREFIX) or None, bip=_cfg(config, "bip", "") or "",
-            fixed_cidr=_cfg(config, "fixed_cidr", "") or None, on_bridge_up=self._bridge_came_up)
+            fixed_cidr=_cfg(config, "fixed_cidr", "") or None,
+            ip6tables=bool(_cfg(config, "ip6tables", True)),
+            fixed_cidr_v6=_cfg(config, "fixed_cidr_v6", "") or None,
+            on_bridge_up=self._bridge_came_up)
         self.dns = dnslib.DnsServer(self._upstreams())
         self._networks: dict[str, Network] = {}
         self._sandboxes: dict[str, Sandbox] = {}
@@ -205,8 +230,22 @@ class NetworkService:
         }
 
     # ---- persistence -----------------------------------------------------------------------
+    def _names_not_unique(self) -> None:
+        """Databases of earlier versions made network names UNIQUE; two networks may share
+        a name (a create with CheckDuplicate false, API < 1.44): rebuild the table once."""
+        rows = self.store.query("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'networks'")
+        if not rows or "UNIQUE" not in (rows[0]["sql"] or "").upper():
+            return
+        with self.store.transaction() as db:
+            db.execute("CREATE TABLE networks_rebuilt (id TEXT PRIMARY KEY, name TEXT NOT NULL, "
+                       "doc TEXT NOT NULL)")
+            db.execute("INSERT INTO networks_rebuilt (id, name, doc) SELECT id, name, doc FROM networks")
+            db.execute("DROP TABLE networks")
+            db.execute("ALTER TABLE networks_rebuilt RENAME TO networks")
+
     def _load(self) -> None:
         store = self.store
+        self._names_not_unique()
         for row in store.query("SELECT doc FROM networks"):
             net = Network.from_doc(json.loads(row["doc"]))
             self._networks[net.id] = net
@@ -230,27 +269,30 @@ class NetworkService:
         default.icc = bool(_cfg(self.config, "icc", True))
         default.masquerade = bool(_cfg(self.config, "ip_masq", True))
         default.host_binding_ipv4 = str(_cfg(self.config, "ip", "0.0.0.0") or "0.0.0.0")
+        default.enable_ipv6 = self.default_ipv6   # daemon.json ipv6 (+ fixed-cidr-v6)
         if self.bridge_disabled:
             del self._networks[default.id]  # the row stays for a later run with a bridge
         live_ips: dict[str, list[str]] = {}
         for sb in self._sandboxes.values():
             if sb.live:
                 for nid, entry in sb.endpoints.items():
-                    if entry.get("ep"):
-                        live_ips.setdefault(nid, []).append(entry["ep"]["address"].split("/")[0])
+                    live_ips.setdefault(nid, []).extend(_ips_of(entry))
         for row in store.query("SELECT id, doc FROM networks"):
             doc = json.loads(row["doc"])
-            pool = doc.get("pool")
-            if pool and row["id"] in self._networks:
-                pool = dict(pool, Allocated=live_ips.get(row["id"], []))
-                self.ipam.restore_network(ipamlib.NetworkPool.from_dict(pool))
+            if row["id"] not in self._networks:
+                continue
+            for key, version in (("pool", 4), ("pool6", 6)):
+                pool = doc.get(key)
+                if pool:
+                    used = [ip for ip in live_ips.get(row["id"], []) if (":" in ip) == (version == 6)]
+                    self.ipam.restore_network(ipamlib.NetworkPool.from_dict(dict(pool, Allocated=used)))
         for net in self._networks.values():
             if net.user_defined and net.is_bridge:
                 self._dns_add_network(net)
 
-    def _pool_doc(self, network_id: str) -> dict[str, Any] | None:
+    def _pool_doc(self, network_id: str, version: int = 4) -> dict[str, Any] | None:
         try:
-            pool = self.ipam.network(network_id)
+            pool = self.ipam.network(network_id) if version == 4 else self.ipam.network6(network_id)
         except NotFound:
             return None
         doc = pool.to_dict()
@@ -260,6 +302,7 @@ class NetworkService:
     def _persist_network(self, net: Network) -> None:
         doc = net.to_doc()
         doc["pool"] = self._pool_doc(net.id)
+        doc["pool6"] = self._pool_doc(net.id, 6)
         with self.store.transaction() as db:
             db.execute("INSERT OR REPLACE INTO networks (id, name, doc) VALUES (?, ?, ?)",
                        (net.id, net.name, json.dumps(doc)))
@@ -369,18 +412,20 @@ class NetworkService:
         gateway = sb.endpoint(sb.gateway) if sb.gateway else None
         if container is not None and gateway is not None:
             try:
-                await self._start_proxies(container, sb, gateway.ip, sb.endpoints[sb.gateway]["endpoint_id"])
+                await self._start_proxies(container, sb, gateway.ip, sb.endpoints[sb.gateway]["endpoint_id"],
+                                          gateway.ip6)
             except BerthError as exc:
                 log.warning("ports of %s: %s", sb.container_id[:12], exc.message)
         user = [nid for nid in sb.endpoints if nid in self._networks and self._networks[nid].user_defined]
         for nid in user:
             entry = sb.endpoints[nid]
-            if entry.get("ep"):
-                self.dns.register(nid, entry.get("dns_names") or [], entry["ep"]["address"].split("/")[0])
+            for ip in _ips_of(entry):
+                self.dns.register(nid, entry.get("dns_names") or [], ip)
         if sb.dns and container is not None:
             try:
                 await self.dns.listen_in_netns(sb.container_id, sb.netns, user,
-                                               upstreams=self._container_upstreams(container))
+                                               upstreams=self._container_upstreams(container),
+                                               aliases=self._link_aliases(container))
             except OSError as exc:
                 log.warning("DNS listener of %s: %s", sb.container_id[:12], exc)
 
@@ -454,6 +499,9 @@ class NetworkService:
             if legacy_mac:
                 raise InvalidParameter("conflicting options: mac-address and the network mode")
             return out
+        if _legacy_links_mode(mode):
+            for link in host_config.get("Links") or []:
+                self._link_child(nset.parse_link(link)[0])   # dockerd's registerLinks checks
         if mode in ("host", "none"):
             others = [k for k in endpoints if k != mode]
             if others:
@@ -498,7 +546,7 @@ class NetworkService:
                 self._validate_endpoint(net, es)
             else:
                 nset.validate_endpoint(es, user_defined=name not in model.PREDEFINED,
-                                       user_subnet=True, subnet=None)
+                                       user_subnet=True, subnet=None, user_subnet6=True)
             if es["MacAddress"]:
                 es["MacAddress"] = nset.normalise_mac(es["MacAddress"])
             out["Networks"][name] = es
@@ -510,7 +558,12 @@ class NetworkService:
             subnet, user_subnet = str(pool.subnet), pool.user_subnet
         except NotFound:
             subnet, user_subnet = None, False
-        nset.validate_endpoint(es, user_defined=net.user_defined, user_subnet=user_subnet, subnet=subnet)
+        subnet6, user_subnet6 = None, False
+        if self.ipam.has_ipv6(net.id):
+            pool6 = self.ipam.network6(net.id)
+            subnet6, user_subnet6 = str(pool6.subnet), pool6.user_subnet
+        nset.validate_endpoint(es, user_defined=net.user_defined, user_subnet=user_subnet, subnet=subnet,
+                               user_subnet6=user_subnet6, subnet6=subnet6)
 
     # ---- container lifecycle -----------------------------------------------------------------
     def _mode(self, container: Any) -> str:
@@ -550,8 +603,11 @@ class NetworkService:
             net = self.find(mode)
             es = (settings.setdefault("Networks", {})).setdefault(mode, nset.endpoint_settings(None, net.id))
             es.update(NetworkID=net.id, EndpointID=ids.new_id())
+            path = await self._private_netns(container) if mode == "none" else None
             self._event(net, "connect", container.id)
-            return None
+            return path
+        if "bridge" in (settings.get("Networks") or {}):
+            self._check_links(container)
         wanted = list((settings.get("Networks") or {}).items())
         if not wanted:
             return None
@@ -583,11 +639,12 @@ class NetworkService:
             sb.gateway = gateway.network.id if gateway else ""
             sb.ports = [m.to_dict() for m in mappings]
             if gateway is not None:
-                await self._start_proxies(container, sb, gateway.ip, gateway.endpoint_id)
+                await self._start_proxies(container, sb, gateway.ip, gateway.endpoint_id, gateway.ip6)
             user = [p.network.id for p in plans if p.network.user_defined]
             if user:
                 await self.dns.listen_in_netns(container.id, path, user,
-                                               upstreams=self._container_upstreams(container))
+                                               upstreams=self._container_upstreams(container),
+                                               aliases=self._link_aliases(container))
                 sb.dns = True
             for plan in plans:
                 self._fill_endpoint(container, sb, plan)
@@ -599,6 +656,23 @@ class NetworkService:
             raise
         for plan in plans:
             self._event(plan.network, "connect", container.id)
+        if any(p.network.name == "bridge" for p in plans):
+            await self._update_link_parents(container)
+        return path
+
+    async def _private_netns(self, container: Any) -> str:
+        """``--network none``: a namespace with only loopback, at ``<exec-root>/netns/<id>``
+        as dockerd's SandboxKey, so that an orchestrator (Nomad, through CNI) can join it
+        from outside and plumb interfaces of its own."""
+        path = self.host.netns_path(container.id)
+        async with self._lock:
+            sb = self._new_sandbox(container)
+        await asyncio.to_thread(self.host.plumb_sync, container.id, path, [], [], container.name,
+                                fresh=True)
+        sb.netns, sb.sandbox_id, sb.endpoints, sb.gateway, sb.ports = \
+            path, secrets.token_hex(32), {}, "", []
+        self._persist_sandbox(sb)
+        container.network_settings.update(SandboxID=sb.sandbox_id, SandboxKey=path)
         return path
 
     def _network_of(self, name: str, es: dict[str, Any]) -> Network:
@@ -633,12 +707,20 @@ class NetworkService:
                 mac = sb.desired_macs.get(net.name) or brlib.mac_from_ip(ip)
                 route = not net.internal and not has_gateway
                 has_gateway = has_gateway or route
-                plans.append(_Plan(net, es, endpoint_id, str(ip), pool.cidr(ip),
-                                   None if net.internal else str(pool.gateway), ifname,
-                                   nset.normalise_mac(mac), brlib.host_veth_name(endpoint_id), route))
+                plan = _Plan(net, es, endpoint_id, str(ip), pool.cidr(ip),
+                             None if net.internal else str(pool.gateway), ifname,
+                             nset.normalise_mac(mac), brlib.host_veth_name(endpoint_id), route)
+                plans.append(plan)
+                if self.ipam.has_ipv6(net.id):
+                    ip6 = self.ipam.allocate_address6(net.id, preferred=nset.requested_ipv6(es))
+                    pool6 = self.ipam.network6(net.id)
+                    plan.ip6, plan.cidr6 = str(ip6), pool6.cidr(ip6)
+                    plan.gateway6 = None if net.internal else str(pool6.gateway)
         except BaseException:
             for plan in plans:
                 self.ipam.release_address(plan.network.id, plan.ip)
+                if plan.ip6:
+                    self.ipam.release_address(plan.network.id, plan.ip6)
             raise
         return plans
 
@@ -649,13 +731,16 @@ class NetworkService:
         es.update(NetworkID=net.id, EndpointID=plan.endpoint_id, IPAddress=plan.ip,
                   IPPrefixLen=pool.subnet.prefixlen, MacAddress=plan.mac,
                   Gateway="" if net.internal else str(pool.gateway),
-                  IPv6Gateway="", GlobalIPv6Address="", GlobalIPv6PrefixLen=0)
+                  IPv6Gateway=plan.gateway6 or "", GlobalIPv6Address=plan.ip6,
+                  GlobalIPv6PrefixLen=int(plan.cidr6.split("/")[1]) if plan.cidr6 else 0)
         if net.user_defined:
             names = nset.dns_names(container.name, es.get("Aliases"), container.id,
                                    container.config.get("Hostname") or "")
             es["DNSNames"] = names
             entry["dns_names"] = names
-            self.dns.register(net.id, names, plan.ip)
+            for ip in (plan.ip, plan.ip6):
+                if ip:
+                    self.dns.register(net.id, names, ip)
         networks = container.network_settings.setdefault("Networks", {})
         networks[net.name] = es
         if net.name == "bridge":
@@ -663,6 +748,9 @@ class NetworkService:
                 container.network_settings[key] = es.get(key, "")
 
     def _port_requests(self, container: Any, gateway: Network | None) -> list[portlib.PortRequest]:
+        """The container's published ports on the network with its default route. On an IPv6
+        network a binding without a host address is made on 0.0.0.0 and on :: (with one host
+        port), as dockerd does; an explicit address is that family only."""
         if gateway is None:
             return []
         hc = container.host_config
@@ -677,6 +765,19 @@ class NetworkService:
                     and not r.host_port:
                 requests[i] = portlib.PortRequest(r.proto, r.container_port, gateway.host_binding_ipv4,
                                                   r.host_port, r.host_port_end)
+        if gateway.enable_ipv6 and self.ipam.has_ipv6(gateway.id) \
+                and gateway.host_binding_ipv4 == portlib.ANY_IP:
+            unspecified = {key: [e for e in (entries or [{}]) if not ((e or {}).get("HostIp") or "").strip()]
+                           for key, entries in (hc.get("PortBindings") or {}).items()}
+            twins = portlib.parse_port_bindings(
+                {key: [dict(e or {}, HostIp=portlib.ANY_IP6) for e in entries]
+                 for key, entries in unspecified.items() if entries})
+            if hc.get("PublishAllPorts"):
+                bound = {r.key for r in portlib.parse_port_bindings(hc.get("PortBindings"))}
+                twins += [portlib.PortRequest(r.proto, r.container_port, portlib.ANY_IP6)
+                          for r in portlib.publish_all((container.config.get("ExposedPorts") or {}).keys())
+                          if r.key not in bound]
+            requests += twins
         return requests
 
     def _ports_view(self, container: Any, mappings: Iterable[portlib.PortMapping]) -> dict[str, Any]:
@@ -731,6 +832,9 @@ class NetworkService:
                 net = next((n for n in self._networks.values() if n.name == mode), None)
                 if net is not None:
                     self._event(net, "disconnect", container.id)
+            sb = self._sandboxes.get(container.id)
+            if sb is not None and sb.live:   # none: its private namespace goes
+                await self._teardown_sandbox(container, sb, events=False)
             return
         sb = self._sandboxes.get(container.id)
         if sb is None or not sb.live:
@@ -739,7 +843,10 @@ class NetworkService:
         await self._teardown_sandbox(container, sb, events=True)
 
     def rename_container(self, container: Any, old_name: str) -> None:
-        """After `docker rename`: the embedded DNS answers to the new name, not the old one."""
+        """After `docker rename`: the embedded DNS answers to the new name, not the old one,
+        and legacy links name it anew (as child, ``/new:/web/db``, and as parent,
+        ``/db:/new/db``)."""
+        self._rename_in_links(container, old_name)
         sb = self._sandboxes.get(container.id)
         for net in self._networks.values():
             settings = (container.network_settings.get("Networks") or {}).get(net.name)
@@ -749,14 +856,17 @@ class NetworkService:
             settings["DNSNames"] = names
             entry = sb.endpoints.get(net.id) if sb is not None and sb.live else None
             if entry and entry.get("ep"):
-                address = entry["ep"]["address"].split("/")[0]
-                self.dns.unregister(net.id, address)
                 entry["dns_names"] = names
-                self.dns.register(net.id, names, address)
+                for address in _ips_of(entry):   # IPv4 and IPv6
+                    self.dns.unregister(net.id, address)
+                    self.dns.register(net.id, names, address)
 
-    async def _start_proxies(self, container: Any, sb: Sandbox, ip: str, endpoint_id: str) -> None:
-        """--iptables=false: relay the published ports in the daemon (docker-proxy's job)."""
-        await self.host.start_proxies(container.id, ip, sb.mappings(), container.name, endpoint_id)
+    async def _start_proxies(self, container: Any, sb: Sandbox, ip: str, endpoint_id: str,
+                             ip6: str = "") -> None:
+        """Relay in the daemon the published ports the kernel rules do not serve (all with
+        --iptables=false; IPv6 ones on [::] and [::1]): docker-proxy's job."""
+        await self.host.start_proxies(container.id, ip, sb.mappings(), container.name, endpoint_id,
+                                      ip6=ip6)
 
     async def _teardown_sandbox(self, container: Any | None, sb: Sandbox, events: bool) -> None:
         await self.host.stop_proxies(sb.container_id)
@@ -764,8 +874,9 @@ class NetworkService:
             await self.dns.close_listener(sb.container_id)
             sb.dns = False
         for nid, entry in sb.endpoints.items():
-            if entry.get("ep") and nid in self._networks and self._networks[nid].user_defined:
-                self.dns.unregister(nid, entry["ep"]["address"].split("/")[0])
+            if nid in self._networks and self._networks[nid].user_defined:
+                for ip in _ips_of(entry):
+                    self.dns.unregister(nid, ip)
         explicit = bool(self._joiners(sb.container_id))
         try:
             endpoints = [ep for ep in map(sb.endpoint, list(sb.endpoints)) if ep is not None]
@@ -775,8 +886,8 @@ class NetworkService:
         except Exception:  # noqa: BLE001 - release the bookkeeping whatever the kernel said
             log.exception("network teardown of %s", sb.container_id[:12])
         for nid, entry in sb.endpoints.items():
-            if entry.get("ep"):
-                self.ipam.release_address(nid, entry["ep"]["address"])
+            for ip in _ips_of(entry):
+                self.ipam.release_address(nid, ip)
         self.host.release_ports(sb.container_id)
         left = list(sb.endpoints)
         sb.netns, sb.sandbox_id, sb.endpoints, sb.gateway, sb.ports = "", "", {}, "", []
@@ -807,6 +918,203 @@ class NetworkService:
         if sb is not None:
             self._forget_sandbox(container.id)
 
+    # ---- legacy links (--link on the default bridge) and links on user networks ------------
+    def _link_child(self, name: str) -> Any:
+        """The container a link names (through ``container:`` network modes, as dockerd's
+        registerLinks); InvalidParameter with dockerd's words otherwise."""
+        try:
+            child = self.containers.get(name)
+        except NotFound as exc:
+            raise InvalidParameter(f"could not get container for {name}: {exc.message}") from None
+        seen = {child.id}
+        while self._mode(child).startswith("container:"):
+            ref = self._mode(child).partition(":")[2]
+            try:
+                child = self.containers.get(ref)
+            except NotFound as exc:
+                raise InvalidParameter(f"could not get container for {ref}: {exc.message}") from None
+            if child.id in seen:
+                break
+            seen.add(child.id)
+        if self._mode(child) == "host":
+            raise InvalidParameter("conflicting options: host type networking can't be used with links. "
+                                   "This would result in undefined behavior")
+        return child
+
+    def register_links(self, container: Any) -> None:
+        """At create: a legacy link is kept in the form inspect shows, ``/db:/web/dbalias``
+        (child name, link name). On a user-defined network ``HostConfig.Links`` means
+        nothing (the endpoint's ``Links`` are its DNS aliases) and inspect shows null, as
+        dockerd's."""
+        links = container.host_config.get("Links") or []
+        if not links:
+            return
+        if not _legacy_links_mode(self._mode(container)):
+            container.host_config["Links"] = None
+            return
+        out: list[str] = []
+        aliases: set[str] = set()
+        for link in links:
+            name, alias = nset.parse_link(link)
+            try:
+                child = self._link_child(name)
+            except BerthError:
+                continue   # checked by prepare_create: removed meanwhile
+            if alias in aliases:
+                continue   # dockerd: a second link of a name is ignored
+            aliases.add(alias)
+            out.append(f"/{child.name}:/{container.name}/{alias}")
+        container.host_config["Links"] = out or None
+
+    def _children(self, container: Any) -> list[tuple[str, str, Any | None]]:
+        """(link name ``/web/db``, child name, the child or None) of each legacy link."""
+        out = []
+        for link in container.host_config.get("Links") or []:
+            try:
+                name, alias = nset.parse_link(link)
+            except InvalidParameter:
+                continue
+            full = link.partition(":")[2] if link.startswith("/") else f"/{container.name}/{alias}"
+            out.append((full, name, self._container_named(name)))
+        return out
+
+    def _container_named(self, name: str) -> Any | None:
+        try:
+            return self.containers.get(name)
+        except (NotFound, InvalidParameter):
+            return None
+
+    def _check_links(self, container: Any) -> None:
+        """A start on the default bridge: every linked container runs there (dockerd's words)."""
+        if not _legacy_links_mode(self._mode(container)):
+            return
+        for full, name, child in self._children(container):
+            if child is None or not child.running:
+                raise SystemError_(f"Cannot link to a non running container: /{name} AS {full}")
+            if "bridge" not in (child.network_settings.get("Networks") or {}):
+                raise SystemError_(f"Cannot link to /{child.name}, as it does not belong to the default network")
+
+    def _bridge_settings(self, container: Any) -> dict[str, Any] | None:
+        es = (container.network_settings.get("Networks") or {}).get("bridge")
+        return es if es and es.get("IPAddress") else None
+
+    def _link_hosts(self, container: Any) -> list[tuple[str, str]]:
+        """/etc/hosts entries of legacy links: the child's addresses with ``alias hostname
+        [name]``, as dockerd's addLegacyLinks."""
+        if not _legacy_links_mode(self._mode(container)) or self._bridge_settings(container) is None:
+            return []
+        out = []
+        for full, _name, child in self._children(container):
+            es = self._bridge_settings(child) if child is not None else None
+            if es is None:
+                continue
+            alias = full.rpartition("/")[2]
+            names = f"{alias} {child.config.get('Hostname') or child.id[:12]}"
+            if alias != child.name:
+                names += f" {child.name}"
+            out += [(ip, names) for ip in (es.get("IPAddress"), es.get("GlobalIPv6Address")) if ip]
+        return out
+
+    def link_environment(self, container: Any) -> list[str]:
+        """The variables legacy links give a container on the default bridge (dockerd 28's
+        links.EnvVars: ``DB_PORT_5432_TCP_ADDR``, ``DB_NAME``, ``DB_ENV_...``)."""
+        if not _legacy_links_mode(self._mode(container)) or self._bridge_settings(container) is None:
+            return []
+        env: list[str] = []
+        for full, _name, child in self._children(container):
+            es = self._bridge_settings(child) if child is not None and child.running else None
+            if es is None:
+                continue
+            env += nset.link_env(full, es["IPAddress"], child.config.get("Env") or [],
+                                 list((child.config.get("ExposedPorts") or {}).keys()))
+        return env
+
+    def _parents(self, child: Any) -> list[Any]:
+        """Running containers with a legacy link to ``child``."""
+        out = []
+        for other in self.containers.all():
+            if other.id == child.id or not other.running:
+                continue
+            for link in other.host_config.get("Links") or []:
+                try:
+                    name = nset.parse_link(link)[0]
+                except InvalidParameter:
+                    continue
+                if name in (child.name, child.id) or (len(name) >= 12 and child.id.startswith(name)):
+                    out.append(other)
+                    break
+        return out
+
+    async def _update_link_parents(self, child: Any) -> None:
+        """A linked container (re)started on the default bridge: the /etc/hosts of the
+        containers linking to it get its new address (dockerd's UpdateHostsEntry)."""
+        for parent in self._parents(child):
+            try:
+                await asyncio.to_thread(self._rewrite_files, parent, False)
+            except OSError as exc:
+                log.warning("updating /etc/hosts of %s: %s", parent.id[:12], exc)
+
+    async def remove_link(self, name: str) -> None:
+        """``DELETE /containers/{parent}/{alias}?link=1`` (``docker rm --link /web/db``): the
+        parent forgets the link; the containers stay."""
+        await self._ready()
+        full = name if name.startswith("/") else "/" + name
+        parent_name, _, alias = full.rpartition("/")
+        if not parent_name:
+            self.containers.get(full[1:])   # dockerd looks the name up first: 404 if unknown
+            raise SystemError_("Conflict, cannot remove the default link name of the container")
+        parent = self._container_named(parent_name[1:])
+        if parent is None:
+            raise NotFound(f"No such container: {name}")
+        async with self.containers.lock(parent.id):
+            links = list(parent.host_config.get("Links") or [])
+            kept = [link for link in links if link.partition(":")[2] != f"/{parent.name}/{alias}"]
+            if len(kept) == len(links):
+                raise NotFound(f"No such container: {name}")
+            parent.host_config["Links"] = kept or None
+            self._save_container(parent)
+            if parent.running:
+                try:
+                    await asyncio.to_thread(self._rewrite_files, parent, False)
+                except OSError as exc:
+                    log.warning("updating /etc/hosts of %s: %s", parent.id[:12], exc)
+
+    def _rename_in_links(self, container: Any, old_name: str) -> None:
+        for other in self.containers.all():
+            links = other.host_config.get("Links") or []
+            renamed = []
+            for link in links:
+                child, sep, full = link.partition(":")
+                if child == f"/{old_name}":
+                    child = f"/{container.name}"
+                if other.id == container.id and full.startswith(f"/{old_name}/"):
+                    full = f"/{container.name}/{full[len(old_name) + 2:]}"
+                renamed.append(f"{child}{sep}{full}")
+            if renamed != links:
+                other.host_config["Links"] = renamed
+                if other.id != container.id:
+                    self._save_container(other)
+
+    def _link_aliases(self, container: Any) -> dnslib.Aliases:
+        """On user networks, ``--link name:alias`` is the container's own DNS alias of
+        ``name`` (libnetwork's endpoint aliases): {network id: {alias: name}}."""
+        out: dnslib.Aliases = {}
+        for name, es in (container.network_settings.get("Networks") or {}).items():
+            net = self._networks.get(es.get("NetworkID") or "") or \
+                next((n for n in self._networks.values() if n.name == name), None)
+            if net is None or not net.user_defined:
+                continue
+            own = {}
+            for link in es.get("Links") or []:
+                try:
+                    target, alias = nset.parse_link(link)
+                except InvalidParameter:
+                    continue
+                own[alias.strip(".").lower()] = target.lstrip("/")
+            if own:
+                out[net.id] = own
+        return out
+
     # ---- container files ---------------------------------------------------------------------
     def host_gateway_ip(self) -> str | None:
         default = self._default()
@@ -822,6 +1130,24 @@ class NetworkService:
         if os.environ.get(ENV_UPSTREAMS) or not dns:
             return None
         return self._upstreams(dns)
+
+    def joined_files(self, container: Any) -> dict[str, str] | None:
+        """``--network container:<x>``: the paths of x's own hostname, hosts and resolv.conf,
+        which the container bind-mounts (dockerd points its HostsPath and ResolvConfPath at
+        them): a later rewrite of x's files, cri-dockerd's DNS one, reaches every container
+        of the pod. None for other modes (or if x has no files yet)."""
+        mode = self._mode(container)
+        if not mode.startswith("container:"):
+            return None
+        target = self._container_named(mode.partition(":")[2])
+        if target is None:
+            return None
+        paths = {"hostname": target.hostname_path, "hosts": target.hosts_path,
+                 "resolv.conf": target.resolv_conf_path}
+        if not all(p and os.path.exists(p) for p in paths.values()):
+            return None
+        container.config["Domainname"] = target.config.get("Domainname") or ""
+        return paths
 
     def host_files(self, container: Any) -> dict[str, str]:
         """The texts of the container's /etc/hosts and /etc/resolv.conf (the container service
@@ -849,10 +1175,12 @@ class NetworkService:
     def _hosts_text(self, container: Any, host_network: bool = False) -> str:
         networks = (container.network_settings or {}).get("Networks") or {}
         addresses = [n["IPAddress"] for n in networks.values() if n.get("IPAddress")]
+        addresses += [n["GlobalIPv6Address"] for n in networks.values() if n.get("GlobalIPv6Address")]
         hostname = container.config.get("Hostname") or container.id[:12]
         return hostfiles.hosts_file(hostname, container.config.get("Domainname") or "", addresses,
                                     container.host_config.get("ExtraHosts"),
-                                    host_gateway=self.host_gateway_ip(), host_network=host_network)
+                                    host_gateway=self.host_gateway_ip(), host_network=host_network,
+                                    links=self._link_hosts(container))
 
     def _resolv_text(self, container: Any, host_network: bool = False) -> str:
         hc = container.host_config
@@ -894,7 +1222,7 @@ class NetworkService:
             container = self._container(cid)
             out[cid] = {"Name": container.name if container else "", "EndpointID": entry["endpoint_id"],
                         "MacAddress": entry["ep"]["mac"], "IPv4Address": entry["ep"]["address"],
-                        "IPv6Address": ""}
+                        "IPv6Address": entry["ep"].get("address6") or ""}
         if net.driver in ("host", "null"):
             for container in self.containers.all():
                 es = (container.network_settings.get("Networks") or {}).get(net.name) or {}
@@ -908,6 +1236,8 @@ class NetworkService:
             ipam_config = [self.ipam.network(net.id).ipam_config()]
         except NotFound:
             ipam_config = []
+        if net.enable_ipv6 and self.ipam.has_ipv6(net.id):
+            ipam_config.append(self.ipam.network6(net.id).ipam_config())
         return net.inspect(ipam_config, self._endpoint_views(net) if containers else {})
 
     async def _ensure_default_view(self) -> None:
@@ -933,12 +1263,15 @@ class NetworkService:
             await self._ensure_default_view()
         return self._view(net, True)
 
-    async def create(self, body: Any) -> dict[str, Any]:
+    async def create(self, body: Any, check_duplicate: bool = True) -> dict[str, Any]:
+        """POST /networks/create. ``check_duplicate`` False (API < 1.44 without
+        CheckDuplicate, as dockerd before 25) allows a second network of a name; such
+        names are then ambiguous for ``find``, as in Docker."""
         await self._ready()
         request = model.parse_create(body)
         await self._ensure_default_view()   # the default bridge takes the first pool, as in Docker
         async with self._lock:
-            if any(n.name == request.name for n in self._networks.values()):
+            if check_duplicate and any(n.name == request.name for n in self._networks.values()):
                 raise Conflict(f"network with name {request.name} already exists")
             network_id = ids.new_id()
             bridge_name = request.bridge_name or brlib.bridge_name(network_id)
@@ -950,15 +1283,31 @@ class NetworkService:
                 self.ipam.allocate_network, network_id, name=request.name,
                 subnet=cfg.get("Subnet") or None, ip_range=cfg.get("IPRange") or None,
                 gateway=cfg.get("Gateway") or None, aux_addresses=cfg.get("AuxiliaryAddresses") or None)
-            exists = await asyncio.to_thread(self.host.bridge_exists_sync, bridge_name)
+            if request.enable_ipv6:
+                cfg6 = request.ipam_config6[0] if request.ipam_config6 else {}
+                try:
+                    await asyncio.to_thread(
+                        self.ipam.allocate_network6, network_id, name=request.name,
+                        subnet=cfg6.get("Subnet") or None, ip_range=cfg6.get("IPRange") or None,
+                        gateway=cfg6.get("Gateway") or None,
+                        aux_addresses=cfg6.get("AuxiliaryAddresses") or None)
+                except BaseException:
+                    self.ipam.release_network(network_id)
+                    raise
+            try:
+                exists = await asyncio.to_thread(self.host.bridge_exists_sync, bridge_name)
+            except BaseException:
+                self.ipam.release_network(network_id)
+                raise
             net = Network(id=network_id, name=request.name, driver=request.driver,
                           created=rfc3339_nano(), internal=request.internal,
                           attachable=request.attachable, options=request.options,
                           labels=request.labels, ipam_driver=request.ipam_driver,
-                          ipam_options=request.ipam_options if request.ipam_options is not None else {},
+                          ipam_options=request.ipam_options,
                           bridge=bridge_name, owns_bridge=not exists, mtu=request.mtu,
                           icc=request.icc, masquerade=request.masquerade,
-                          host_binding_ipv4=request.host_binding_ipv4)
+                          host_binding_ipv4=request.host_binding_ipv4,
+                          enable_ipv6=request.enable_ipv6)
             self._networks[net.id] = net
             try:
                 self._persist_network(net)
@@ -1082,6 +1431,8 @@ class NetworkService:
         except BaseException:
             sb.endpoints.pop(net.id, None)
             self.ipam.release_address(net.id, plan.ip)
+            if plan.ip6:
+                self.ipam.release_address(net.id, plan.ip6)
             raise
         sb.endpoints[net.id]["ep"] = eps[0].to_dict()
         if plan.default_route:
@@ -1089,19 +1440,21 @@ class NetworkService:
             sb.ports = [m.to_dict() for m in mappings]
             container.network_settings["Ports"] = self._ports_view(container, mappings)
             try:
-                await self._start_proxies(container, sb, plan.ip, plan.endpoint_id)
+                await self._start_proxies(container, sb, plan.ip, plan.endpoint_id, plan.ip6)
             except BerthError as exc:
                 log.warning("ports of %s: %s", container.id[:12], exc.message)
         resolv = False
         user = [nid for nid in sb.endpoints if nid in self._networks and self._networks[nid].user_defined]
+        self._fill_endpoint(container, sb, plan)
         if net.user_defined:
             if sb.dns:
                 self.dns.set_listener_networks(container.id, user)
+                self.dns.set_listener_aliases(container.id, self._link_aliases(container))
             else:
                 await self.dns.listen_in_netns(container.id, sb.netns, user,
-                                               upstreams=self._container_upstreams(container))
+                                               upstreams=self._container_upstreams(container),
+                                               aliases=self._link_aliases(container))
                 sb.dns = resolv = True
-        self._fill_endpoint(container, sb, plan)
         self._persist_sandbox(sb)
         self._save_container(container)
         try:
@@ -1151,8 +1504,9 @@ class NetworkService:
     async def _hot_disconnect(self, container: Any, sb: Sandbox, net: Network) -> None:
         entry = sb.endpoints[net.id]
         ep = sb.endpoint(net.id)
-        if ep is not None and net.user_defined:
-            self.dns.unregister(net.id, ep.ip)
+        if net.user_defined:
+            for ip in _ips_of(entry):
+                self.dns.unregister(net.id, ip)
         was_gateway = sb.gateway == net.id
         mappings = sb.mappings() if was_gateway else []
         successor = None
@@ -1168,8 +1522,8 @@ class NetworkService:
                                     mappings=mappings, successor=successor_ep)
         except Exception as exc:  # noqa: BLE001
             raise SystemError_(f"container {container.id} failed to leave network {net.name}: {exc}") from exc
-        if ep is not None:
-            self.ipam.release_address(net.id, ep.address)
+        for ip in _ips_of(entry):
+            self.ipam.release_address(net.id, ip)
         del sb.endpoints[net.id]
         del entry
         if was_gateway:
@@ -1181,7 +1535,8 @@ class NetworkService:
                 new = sb.endpoint(successor)
                 if new is not None:
                     try:
-                        await self._start_proxies(container, sb, new.ip, sb.endpoints[successor]["endpoint_id"])
+                        await self._start_proxies(container, sb, new.ip, sb.endpoints[successor]["endpoint_id"],
+                                                  new.ip6)
                     except BerthError as exc:
                         log.warning("ports of %s: %s", container.id[:12], exc.message)
         if sb.dns:

@@ -61,9 +61,15 @@ def requested_ipv4(es: Mapping[str, Any]) -> str | None:
     return ((es.get("IPAMConfig") or {}).get("IPv4Address") or None)
 
 
+def requested_ipv6(es: Mapping[str, Any]) -> str | None:
+    return ((es.get("IPAMConfig") or {}).get("IPv6Address") or None)
+
+
 def validate_endpoint(es: Mapping[str, Any], *, user_defined: bool, user_subnet: bool,
-                      subnet: str | None) -> None:
-    """moby's validateEndpointSettings (API 1.47 texts) for one network of a container."""
+                      subnet: str | None, user_subnet6: bool = False,
+                      subnet6: str | None = None) -> None:
+    """moby's validateEndpointSettings (API 1.47 texts) for one network of a container;
+    ``subnet6``/``user_subnet6``: the network's IPv6 pool (None: no IPv6 on it)."""
     errors: list[str] = []
     ipam = es.get("IPAMConfig") or {}
     ipv4 = ipam.get("IPv4Address") or ""
@@ -73,8 +79,6 @@ def validate_endpoint(es: Mapping[str, Any], *, user_defined: bool, user_subnet:
             errors.append(ERR_IP_PREDEFINED)
         if es.get("Aliases"):
             errors.append(ERR_ALIAS_PREDEFINED)
-    if ipv6:
-        errors.append("IPv6 addresses are not supported by this daemon (berth supports IPv4 only)")
     if ipv4:
         try:
             addr = ipaddress.IPv4Address(ipv4)
@@ -87,6 +91,18 @@ def validate_endpoint(es: Mapping[str, Any], *, user_defined: bool, user_subnet:
                 errors.append(ERR_IP_NO_SUBNET)
             elif user_defined and subnet and addr not in ipaddress.IPv4Network(subnet):
                 errors.append(f"no configured subnet contains IP address {ipv4}")
+    if ipv6:
+        try:
+            addr6 = ipaddress.IPv6Address(ipv6)
+            if addr6.is_unspecified or addr6.ipv4_mapped:
+                raise ValueError
+        except ValueError:
+            errors.append(f"invalid IPv6 address: {ipv6}")
+        else:
+            if user_defined and not user_subnet6:
+                errors.append(ERR_IP_NO_SUBNET)
+            elif user_defined and subnet6 and addr6 not in ipaddress.IPv6Network(subnet6):
+                errors.append(f"no configured subnet contains IP address {ipv6}")
     mac = es.get("MacAddress") or ""
     if mac and not MAC_RE.match(mac):
         errors.append(f"address {mac}: invalid MAC address")
@@ -94,6 +110,64 @@ def validate_endpoint(es: Mapping[str, Any], *, user_defined: bool, user_subnet:
         if len(errors) == 1:
             raise InvalidParameter("invalid endpoint settings:\n" + errors[0])
         raise InvalidParameter("invalid endpoint settings:\n* " + "\n* ".join(errors))
+
+
+def parse_link(value: str) -> tuple[str, str]:
+    """moby's opts.ParseLink: ``name:alias``, ``name`` (the alias is the name), or the form
+    inspect shows, ``/name:/parent/alias``; (name, alias)."""
+    if not value:
+        raise InvalidParameter("empty string specified for links")
+    parts = value.split(":")
+    if len(parts) > 2:
+        raise InvalidParameter(f"bad format for links: {value}")
+    if len(parts) == 1:
+        return value, value
+    name, alias = parts
+    if name.startswith("/"):
+        return name[1:], alias.rpartition("/")[2]
+    return name, alias
+
+
+def link_env(name: str, child_ip: str, child_env: Iterable[str], exposed: Iterable[str]) -> list[str]:
+    """moby's links.Link.ToEnv (Docker 28) for the link ``name`` (``/web/db``): ``DB_PORT``,
+    per port ``DB_PORT_5432_TCP`` (and ``_ADDR``, ``_PORT``, ``_PROTO``), ``_START``/``_END``
+    for runs of consecutive ports, ``DB_NAME``, and the child's Env as ``DB_ENV_*`` (without
+    HOME and PATH)."""
+    alias = name.rpartition("/")[2].upper().replace("-", "_")
+    ports: list[tuple[int, str]] = []
+    for key in exposed:
+        port, _, proto = key.partition("/")
+        proto = (proto or "tcp").lower()
+        if port.isdigit():
+            ports.append((int(port), proto))
+    ports.sort(key=lambda p: (p[1] != "tcp", p[1], p[0]))   # tcp first, then by protocol
+    env: list[str] = []
+    start = end = (0, "")
+    for i, (num, proto) in enumerate(ports):
+        if i == 0:
+            start = end = (num, proto)
+            env.append(f"{alias}_PORT={proto}://{child_ip}:{num}")
+        prefix = f"{alias}_PORT_{num}_{proto.upper()}"
+        env += [f"{prefix}={proto}://{child_ip}:{num}", f"{prefix}_ADDR={child_ip}",
+                f"{prefix}_PORT={num}", f"{prefix}_PROTO={proto}"]
+        if num == end[0] + 1 and proto == end[1]:
+            end = (num, proto)
+            if i < len(ports) - 1:
+                continue
+        if end != start:
+            prefix = f"{alias}_PORT_{start[0]}_{start[1].upper()}"
+            env += [f"{prefix}_START={start[1]}://{child_ip}:{start[0]}",
+                    f"{prefix}_PORT_START={start[0]}",
+                    f"{prefix}_END={end[1]}://{child_ip}:{end[0]}",
+                    f"{prefix}_PORT_END={end[0]}"]
+        start = end = (num, proto)
+    env.append(f"{alias}_NAME={name}")
+    for item in child_env:
+        key, sep, value = item.partition("=")
+        if not sep or key in ("HOME", "PATH"):
+            continue
+        env.append(f"{alias}_ENV_{key}={value}")
+    return env
 
 
 def normalise_mac(mac: str) -> str:
